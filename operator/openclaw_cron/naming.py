@@ -1,0 +1,74 @@
+"""Names, labels and keys shared by the operator, its run Pods and the runner.
+
+Everything here is deterministic: the same job, scheduled instant and attempt always
+give the same Pod name and idempotency key, which is what makes a restarted or second
+operator replica unable to double a run (`AlreadyExists` means "already started").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from .api import GROUP
+
+MANAGED_BY = "openclaw-cron-operator"
+
+LABEL_JOB = f"{GROUP}/job"
+LABEL_RUN_ID = f"{GROUP}/run-id"
+LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_TRIGGER = f"{GROUP}/trigger"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
+ANNOTATION_RUN_NOW = f"{GROUP}/run-now"
+
+#: Environment contract between a run Pod and `openclaw-cron-runner`.
+ENV_GATEWAY_URL = "OPENCLAW_GATEWAY_URL"
+ENV_HOOKS_TOKEN = "OPENCLAW_HOOKS_TOKEN"  # from a secretKeyRef, never a literal
+ENV_REQUEST = "OPENCLAW_CRON_REQUEST"  # JSON, see runner.RunRequest
+ENV_JOB = "OPENCLAW_CRON_JOB"  # namespace/name
+ENV_RUN_ID = "OPENCLAW_CRON_RUN_ID"
+ENV_ATTEMPT = "OPENCLAW_CRON_ATTEMPT"
+ENV_IDEMPOTENCY_KEY = "OPENCLAW_CRON_IDEMPOTENCY_KEY"
+ENV_TIMEOUT_SECONDS = "OPENCLAW_CRON_TIMEOUT_SECONDS"
+ENV_RESULT_PATH = "OPENCLAW_CRON_RESULT_PATH"  # default /dev/termination-log
+
+MAX_NAME = 63
+_HASH_LEN = 8
+
+
+def _short(name: str, room: int) -> str:
+    """`name` cut to `room` chars; a hash suffix keeps long names unique."""
+    if len(name) <= room:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
+    return f"{name[: room - _HASH_LEN - 1].rstrip('-')}-{digest}"
+
+
+def run_id(job_name: str, scheduled: datetime) -> str:
+    """Run identity: job name (shortened) + scheduled Unix time; also a label value (≤ 63)."""
+    stamp = str(int(scheduled.timestamp()))
+    return f"{_short(job_name, MAX_NAME - len(stamp) - 1)}-{stamp}"
+
+
+def pod_name(job_name: str, scheduled: datetime, attempt: int) -> str:
+    """Pod name for one attempt of one run: `<job>-<unix>` then `-<attempt>` for retries."""
+    stamp = str(int(scheduled.timestamp()))
+    suffix = stamp if attempt <= 1 else f"{stamp}-{attempt}"
+    return f"{_short(job_name, MAX_NAME - len(suffix) - 1)}-{suffix}"
+
+
+def idempotency_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
+    """Gateway Idempotency-Key: one scheduled run attempt never starts two gateway runs."""
+    return f"ocj-{job_uid}-{int(scheduled.timestamp())}-{attempt}"
+
+
+def rfc3339(when: datetime) -> str:
+    """UTC RFC 3339 with a Z, second precision, as Kubernetes writes times."""
+    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 time written by `rfc3339` (or any ISO 8601 with offset)."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
