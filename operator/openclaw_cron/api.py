@@ -341,7 +341,8 @@ class PendingRun(Model):
     scheduled_time: str
     attempt: int = 1
     not_before: str
-    reason: str = ""
+    reason: str = Field("", description="Retry | Queued | GlobalCap")
+    manual_value: str | None = None
 
 
 class OpenClawCronJobStatus(Model):
@@ -361,4 +362,5 @@ class OpenClawCronJobStatus(Model):
     pending: list[PendingRun] = Field(default_factory=list)
     recent_runs: list[RunRecord] = Field(default_factory=list, max_length=MAX_STATUS_RUNS)
     last_manual_run: str | None = Field(None, description="The run-now annotation value last acted on.")
+    last_slot: str | None = Field(None, description="The newest schedule slot handled (run, skipped or missed).")
     alerting: bool = False

@@ -21,6 +21,7 @@ LABEL_TRIGGER = f"{GROUP}/trigger"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 ANNOTATION_RUN_NOW = f"{GROUP}/run-now"
+ANNOTATION_JOB_NAME = f"{GROUP}/job-name"  # the full name when the label had to be shortened
 
 #: Environment contract between a run Pod and `openclaw-cron-runner`.
 ENV_GATEWAY_URL = "OPENCLAW_GATEWAY_URL"
@@ -43,6 +44,11 @@ def _short(name: str, room: int) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
     return f"{name[: room - _HASH_LEN - 1].rstrip('-')}-{digest}"
+
+
+def job_label(job_name: str) -> str:
+    """Label value for the job (label values are limited to 63 characters)."""
+    return _short(job_name, MAX_NAME)
 
 
 def run_id(job_name: str, scheduled: datetime) -> str:

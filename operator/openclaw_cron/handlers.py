@@ -1,0 +1,349 @@
+"""kopf wiring: thin handlers that feed the reconciler and apply its plan.
+
+- an index of run Pods by owner uid (the world rebuilt from owned objects);
+- one daemon per OpenClawCronJob that sleeps until the plan's wake time, or until a
+  Pod or the resource changes, then reconciles;
+- event handlers that only wake the right daemon.
+
+kopf peering stops the daemons of a standby replica, so only one operator acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from . import metrics
+from . import naming as n
+from .api import GROUP, PLURAL, VERSION
+from .kube import Conflict, Kube
+from .notify import Notification, Notifier, load_channels
+from .pods import JobRef, PodView, Start, pod_view, render_pod
+from .reconcile import Context, JobView, Plan, reconcile
+from .settings import Settings
+from .validation import FieldError
+
+log = logging.getLogger("openclaw_cron")
+SECRET_CACHE_SECONDS = 30.0
+ERROR_BACKOFF_SECONDS = 5.0
+
+
+def utcnow() -> datetime:
+    """The operator's clock (one place to inject a fake one)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Process-wide state shared by the handlers (kept in kopf's memo)."""
+
+    settings: Settings
+    kube: Kube
+    notifier: Notifier | None = None
+    wakers: dict[str, asyncio.Event] = field(default_factory=dict)
+    #: Pods created by us and not yet seen in the index (for the global cap).
+    inflight: set[str] = field(default_factory=set)
+    cap_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
+
+    def wake(self, uid: str) -> None:
+        event = self.wakers.get(uid)
+        if event is not None:
+            event.set()
+
+
+def runtime(memo: Any) -> Runtime:
+    rt: Runtime = memo["runtime"]
+    return rt
+
+
+def configure(settings: kopf.OperatorSettings, ours: Settings) -> None:
+    """kopf settings that matter for a scheduler."""
+    settings.posting.level = logging.ERROR  # our own Events only, not log lines
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.batching.worker_limit = 1000
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.peering.name = ours.peering_name
+    settings.peering.priority = ours.priority
+
+
+@kopf.index("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})  # type: ignore[arg-type]
+def run_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
+    """Run Pods by owner uid; the daemons read their world from here, not from the API."""
+    view = pod_view(dict(body))
+    return {view.owner_uid: view} if view else None
+
+
+@kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})  # type: ignore[arg-type]
+def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    rt = runtime(memo)
+    rt.inflight.discard(body.get("metadata", {}).get("name", ""))
+    for owner in body.get("metadata", {}).get("ownerReferences") or []:
+        rt.wake(owner.get("uid", ""))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
+def job_changed(uid: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    runtime(memo).wake(uid)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)  # type: ignore[arg-type]
+def job_deleted(namespace: str, name: str, **_: Any) -> None:
+    metrics.forget_job(namespace, name)
+
+
+async def _secret_errors(rt: Runtime, job: JobView) -> tuple[FieldError, ...]:
+    """A missing token Secret makes the job invalid (checked at most every 30 s)."""
+    spec = job.spec
+    if (spec.get("payload") or {}).get("kind") == "command":
+        return ()
+    ref = (spec.get("gateway") or {}).get("tokenSecretRef") or {}
+    name = ref.get("name") or rt.settings.gateway_token_secret
+    key = ref.get("key") or rt.settings.gateway_token_key
+    cache_key = (job.ref.namespace, name, key)
+    cached = rt.secrets.get(cache_key)
+    if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
+        return (cached[1],) if cached[1] else ()
+    try:
+        found = await rt.kube.secret_key_exists(job.ref.namespace, name, key)
+    except ApiException as exc:
+        log.warning("cannot check Secret %s/%s: %s", job.ref.namespace, name, exc.reason)
+        return ()
+    origin = "" if ref.get("name") else " (the operator's default; set spec.gateway.tokenSecretRef or create it)"
+    error = None
+    if found is None:
+        error = FieldError("spec.gateway.tokenSecretRef",
+                           f'Secret "{name}" not found in namespace "{job.ref.namespace}"{origin}')
+    elif not found:
+        error = FieldError("spec.gateway.tokenSecretRef", f'Secret "{name}" has no key "{key}"{origin}')
+    rt.secrets[cache_key] = (time.monotonic(), error)
+    return (error,) if error else ()
+
+
+def _job_view(body: dict[str, Any]) -> JobView:
+    meta = body.get("metadata") or {}
+    created = n.parse_time(meta["creationTimestamp"]) if meta.get("creationTimestamp") else utcnow()
+    return JobView(
+        ref=JobRef(namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid", "")),
+        generation=int(meta.get("generation") or 1),
+        created=created,
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        run_now=(meta.get("annotations") or {}).get(n.ANNOTATION_RUN_NOW) or None,
+    )
+
+
+def _newer(a: dict[str, Any], b: dict[str, Any] | None) -> dict[str, Any]:
+    """The fresher of two copies of the object (kopf's live body vs our last write)."""
+    if b is None:
+        return a
+    try:
+        ra, rb = int(a["metadata"]["resourceVersion"]), int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return a
+    return a if ra >= rb else b
+
+
+async def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
+    cap = rt.settings.max_concurrent_runs
+    if cap <= 0:
+        return None
+    running = {p.name for store in index.values() for p in store if not p.finished}
+    return max(0, cap - len(running | rt.inflight))
+
+
+def _failed_start(status: dict[str, Any], start: Start, pod: str, message: str, now: datetime) -> dict[str, Any]:
+    """Status after a Pod the API refused to create: the attempt is recorded as Failed."""
+    status = dict(status)
+    status["active"] = [a for a in status.get("active", []) if a.get("podName") != pod]
+    counters = dict(status.get("counters") or {})
+    counters["failed"] = counters.get("failed", 0) + 1
+    status["counters"] = counters
+    status["consecutiveFailures"] = status.get("consecutiveFailures", 0) + 1
+    status["lastRunResult"] = "Failed"
+    status["recentRuns"] = [
+        {"runId": start.run_id, "trigger": start.trigger, "scheduledTime": n.rfc3339(start.scheduled),
+         "completionTime": n.rfc3339(now), "attempts": start.attempt, "result": "Failed",
+         "reason": "PodCreateFailed", "message": message[:1024], "podName": pod},
+        *status.get("recentRuns", []),
+    ]
+    if status.get("state") == "Running" and not status["active"]:
+        status["state"] = "Scheduled"
+    return status
+
+
+async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, now: datetime,
+                 logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> dict[str, Any] | None:
+    """Create Pods → patch status → delete Pods → events; returns the object we wrote."""
+    status = plan.status
+    if plan.spec is not None:
+        for start in plan.starts:
+            manifest = render_pod(job.ref, plan.spec, start, rt.settings)
+            pod = manifest["metadata"]["name"]
+            rt.inflight.add(pod)
+            try:
+                created = await rt.kube.create_pod(manifest)
+            except ApiException as exc:
+                rt.inflight.discard(pod)
+                if exc.status is not None and 400 <= exc.status < 500:
+                    status = _failed_start(status, start, pod, f"the API refused the pod: {exc.reason}: "
+                                           f"{(exc.body or '')[:600]}", now)
+                    continue
+                raise
+            if not created:
+                rt.inflight.discard(pod)
+                logger.info("pod %s already exists; run %s was started before", pod, start.run_id)
+            lag = (now - start.scheduled).total_seconds() if start.trigger == "Schedule" else None
+            metrics.run_started(job.ref.namespace, job.ref.name, start.trigger)
+            if lag is not None and start.attempt == 1:
+                metrics.schedule_lag(job.ref.namespace, job.ref.name, max(0.0, (utcnow() - start.scheduled).total_seconds()))
+    written: dict[str, Any] | None = None
+    if status != job.status:
+        written = await rt.kube.patch_status(job.ref.namespace, job.ref.name, status,
+                                             body.get("metadata", {}).get("resourceVersion"))
+    for pod, why in plan.deletes:
+        logger.info("deleting pod %s (%s)", pod, why)
+        await rt.kube.delete_pod(job.ref.namespace, pod)
+    for ev in plan.events:
+        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+    for rec in plan.finished:
+        metrics.run_finished(job.ref.namespace, job.ref.name, rec.result, rec.trigger, rec.duration_seconds)
+    if plan.missed:
+        metrics.missed(job.ref.namespace, job.ref.name, plan.missed)
+    if plan.skipped:
+        metrics.skipped(job.ref.namespace, job.ref.name, plan.skipped)
+    notify_spec = plan.spec.notify if plan.spec else None
+    if rt.notifier is not None and notify_spec is not None:
+        for kind, rec in plan.notifications:
+            rt.notifier.submit(Notification.for_run(notify_spec, kind, job.ref.namespace, job.ref.name, rec,
+                                                    int(status.get("consecutiveFailures", 0))))
+    nxt = status.get("nextRunTime")
+    metrics.set_job_state(
+        job.ref.namespace, job.ref.name,
+        consecutive_failures=int(status.get("consecutiveFailures", 0)),
+        next_run_timestamp=n.parse_time(nxt).timestamp() if nxt else None,
+        active=len(status.get("active", [])),
+        waiting=len(status.get("pending", [])),
+    )
+    if plan.delete_job:
+        logger.info("deleteAfterRun: deleting %s/%s after a successful run", job.ref.namespace, job.ref.name)
+        await rt.kube.delete_job(job.ref.namespace, job.ref.name, job.ref.uid)
+    return written
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)  # type: ignore[arg-type]
+async def run_job(
+    stopped: kopf.DaemonStopped,
+    body: kopf.Body,
+    uid: str,
+    memo: kopf.Memo,
+    run_pods: kopf.Index[str, PodView],
+    logger: logging.Logger,
+    **_: Any,
+) -> None:
+    """One job's scheduling loop: reconcile, apply, sleep until the next thing to do."""
+    rt = runtime(memo)
+    waker = rt.wakers.setdefault(uid, asyncio.Event())
+    ours: dict[str, Any] | None = None
+    try:
+        while not stopped:
+            waker.clear()
+            current = _newer(dict(body), ours)
+            job = _job_view(current)
+            now = utcnow()
+            try:
+                pods = list(run_pods.get(uid, []))
+                ctx = Context(now=now, settings=rt.settings, global_free=await _global_free(rt, run_pods),
+                              extra_errors=await _secret_errors(rt, job), gone=await _confirm_gone(rt, job, pods))
+                async with rt.cap_lock if rt.settings.max_concurrent_runs else _nolock():
+                    plan = reconcile(job, pods, ctx)
+                    written = await _apply(rt, current, job, plan, now, logger)
+                if written is not None:
+                    ours = written
+                if plan.delete_job:
+                    return
+                delay = max(0.0, (plan.wake_at - utcnow()).total_seconds()) if plan.wake_at else 30.0
+            except Conflict:
+                fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)
+                if fresh is None:
+                    return
+                ours = fresh
+                continue
+            except (ApiException, OSError) as exc:
+                metrics.reconcile_error(job.ref.namespace, type(exc).__name__)
+                logger.warning("reconcile of %s failed, retrying in %ss: %s", job.ref.name, ERROR_BACKOFF_SECONDS, exc)
+                delay = ERROR_BACKOFF_SECONDS
+            await _sleep(waker, stopped, delay)
+    finally:
+        rt.wakers.pop(uid, None)
+
+
+class _nolock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def _confirm_gone(rt: Runtime, job: JobView, pods: list[PodView]) -> frozenset[str]:
+    """Active Pods missing from the index: ask the API before calling them deleted."""
+    seen = {p.name for p in pods}
+    missing = [a.get("podName", "") for a in job.status.get("active", []) if a.get("podName") not in seen]
+    gone = set()
+    for name in missing:
+        if name in rt.inflight:
+            continue
+        if await rt.kube.get_pod(job.ref.namespace, name) is None:
+            gone.add(name)
+    return frozenset(gone)
+
+
+async def _sleep(waker: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Sleep until woken by an event, stopped, or the time is up."""
+    if seconds <= 0:
+        return
+    waiter = asyncio.ensure_future(waker.wait())
+    stopper = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({waiter, stopper}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        stopper.cancel()
+
+
+def startup_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings, kube=Kube())
+
+
+
+
+@kopf.on.startup()  # type: ignore[arg-type]
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours: Settings = memo["settings"]
+    configure(settings, ours)
+    rt = Runtime(settings=ours, kube=Kube())
+    if ours.notify_config:
+        rt.notifier = Notifier(load_channels(ours.notify_config))
+        await rt.notifier.start()
+    if ours.metrics_port:
+        metrics.start_http_server(ours.metrics_port)
+    memo["runtime"] = rt
+
+
+@kopf.on.cleanup()  # type: ignore[arg-type]
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    rt: Runtime | None = memo.get("runtime")
+    if rt is None:
+        return
+    if rt.notifier is not None:
+        await rt.notifier.stop()
+    rt.kube.close()

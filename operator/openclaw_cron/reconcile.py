@@ -1,0 +1,494 @@
+"""The reconciler: one job's world (resource + owned Pods + clock) → a plan.
+
+Pure: no API calls, no clock reads. The kopf daemon (`handlers.py`) feeds it the live
+resource, the run Pods from its index and `now`, then applies the plan in a safe order:
+create Pods → patch status → delete Pods → events. Every step is idempotent, so an
+operator that stops anywhere in between finds the same world on restart:
+
+- a Pod created but not yet in status is adopted (it is newer than `lastSlot`, or answers
+  a pending retry or the current run-now value);
+- a finished Pod still listed in `status.active` is recorded;
+- Pods are pruned only after the status that records them was written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import naming as n
+from . import notify
+from . import schedule as sched
+from .api import (
+    ActiveRun,
+    Condition,
+    Counters,
+    OpenClawCronJobSpec,
+    OpenClawCronJobStatus,
+    PendingRun,
+    RunRecord,
+    State,
+    Trigger,
+)
+from .pods import JobRef, PodView, Start
+from .settings import Settings
+from .status import Outcome, pod_outcome, record, set_condition, truncate
+from .validation import FieldError, validate
+
+#: Queue policy keeps at most this many waiting runs; later ones are skipped.
+MAX_QUEUED = 10
+#: A Running Pod this long past its deadline is ended by the operator (no kubelet enforced it).
+DEADLINE_GRACE = timedelta(seconds=60)
+DEFAULT_ALERT_THRESHOLD = 3
+
+
+@dataclass(frozen=True)
+class JobView:
+    """The resource as the reconciler sees it."""
+
+    ref: JobRef
+    generation: int
+    created: datetime
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    run_now: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    settings: Settings
+    #: Run Pods this job may still start under the global cap; None = unlimited.
+    global_free: int | None = None
+    #: Problems found outside the spec itself (e.g. the token Secret is missing).
+    extra_errors: tuple[FieldError, ...] = ()
+    #: Active Pods confirmed gone from the API (not just late in the watch stream).
+    gone: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    status: dict[str, Any]
+    starts: list[Start] = field(default_factory=list)
+    deletes: list[tuple[str, str]] = field(default_factory=list)  # (pod name, why)
+    events: list[Event] = field(default_factory=list)
+    finished: list[RunRecord] = field(default_factory=list)
+    notifications: list[tuple[str, RunRecord]] = field(default_factory=list)  # (kind, record)
+    wake_at: datetime | None = None
+    delete_job: bool = False
+    missed: int = 0
+    skipped: int = 0
+    spec: OpenClawCronJobSpec | None = None
+
+
+def parse_spec(raw: dict[str, Any]) -> OpenClawCronJobSpec | None:
+    try:
+        return OpenClawCronJobSpec.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def parse_status(raw: dict[str, Any]) -> OpenClawCronJobStatus:
+    """Read our own status back; a status we cannot read starts over rather than crash."""
+    try:
+        return OpenClawCronJobStatus.model_validate(raw or {})
+    except ValidationError:
+        return OpenClawCronJobStatus()
+
+
+def retry_delay(spec: OpenClawCronJobSpec, attempt: int) -> timedelta:
+    """Delay before attempt `attempt + 1`: Fixed, or Exponential capped by maxDelaySeconds."""
+    r = spec.retry
+    seconds = r.delay_seconds if r.backoff == "Fixed" else r.delay_seconds * 2 ** (attempt - 1)
+    if r.max_delay_seconds is not None:
+        seconds = min(seconds, r.max_delay_seconds)
+    return timedelta(seconds=seconds)
+
+
+class _Work:
+    """Mutable scratch state for one reconcile pass."""
+
+    def __init__(self, job: JobView, ctx: Context, status: OpenClawCronJobStatus) -> None:
+        self.job = job
+        self.ctx = ctx
+        self.now = ctx.now
+        self.active: list[ActiveRun] = list(status.active)
+        self.pending: list[PendingRun] = list(status.pending)
+        self.records: list[RunRecord] = []
+        self.counters = status.counters.model_dump()
+        self.consecutive = status.consecutive_failures
+        self.last_result = status.last_run_result
+        self.last_success = status.last_successful_time
+        self.last_schedule = status.last_schedule_time
+        self.last_slot = n.parse_time(status.last_slot) if status.last_slot else None
+        self.last_manual = status.last_manual_run
+        self.alerting = status.alerting
+        self.plan = Plan(status={})
+        self.free = ctx.global_free
+
+    # -- bookkeeping ----------------------------------------------------------------
+    def event(self, type_: str, reason: str, message: str) -> None:
+        self.plan.events.append(Event(type_, reason, message))
+
+    def finish(self, rec: RunRecord, spec: OpenClawCronJobSpec | None) -> None:
+        self.records.append(rec)
+        self.plan.finished.append(rec)
+        c = self.counters
+        if rec.result == "Succeeded":
+            c["succeeded"] += 1
+            self.consecutive = 0
+            self.last_success = rec.completion_time
+            self.event("Normal", "Succeeded", f"run {rec.run_id} succeeded after {rec.attempts} attempt(s)")
+        elif rec.result == "Skipped":
+            c["skipped"] += 1
+            self.plan.skipped += 1
+            self.event("Normal", "Skipped", f"run {rec.run_id} skipped: {rec.message}")
+        else:
+            c["failed"] += 1
+            self.consecutive += 1
+            self.event("Warning", rec.result, f"run {rec.run_id} {rec.result.lower()}: {rec.reason}: {rec.message or ''}".rstrip(": "))
+        if rec.result != "Skipped":
+            self.last_result = rec.result
+            kinds, self.alerting = notify.decide(spec.notify if spec else None, rec.result, self.consecutive, self.alerting)
+            self.plan.notifications.extend((k, rec) for k in kinds)
+
+    def start(self, st: Start, spec: OpenClawCronJobSpec) -> bool:
+        """Start an attempt if the global cap allows; otherwise it waits as pending."""
+        if self.free is not None and self.free <= 0:
+            self.pending.append(
+                PendingRun(run_id=st.run_id, trigger=st.trigger, scheduled_time=n.rfc3339(st.scheduled),
+                           attempt=st.attempt, not_before=n.rfc3339(self.now), reason="GlobalCap",
+                           manual_value=st.manual_value)
+            )
+            return False
+        if self.free is not None:
+            self.free -= 1
+        self.plan.starts.append(st)
+        pod = n.pod_name(self.job.ref.name, st.scheduled, st.attempt)
+        self.active.append(
+            ActiveRun(run_id=st.run_id, pod_name=pod, attempt=st.attempt, trigger=st.trigger,
+                      scheduled_time=n.rfc3339(st.scheduled), start_time=n.rfc3339(self.now))
+        )
+        if st.attempt == 1:
+            self.counters["runs"] += 1
+            self.last_schedule = n.rfc3339(st.scheduled)
+        self.event("Normal", "Started", f"started run {st.run_id} attempt {st.attempt} (pod {pod}, {st.trigger})")
+        return True
+
+
+def _adopt(w: _Work, pods: list[PodView]) -> None:
+    """Take over Pods that exist but are not in status (the operator stopped after creating them)."""
+    known = {(a.run_id, a.attempt) for a in w.active}
+    for pod in sorted(pods, key=lambda p: (p.scheduled, p.attempt)):
+        key = (pod.run_id, pod.attempt)
+        if key in known or pod.deleting:
+            continue
+        pend = next((p for p in w.pending if (p.run_id, p.attempt) == key), None)
+        new_slot = pod.trigger in ("Schedule", "CatchUp") and pod.attempt == 1 and (
+            w.last_slot is None or pod.scheduled > w.last_slot
+        )
+        new_manual = pod.trigger == "Manual" and pod.manual_value is not None and pod.manual_value != w.last_manual
+        if not (pend or new_slot or new_manual):
+            continue  # an already recorded run kept for history
+        if pend:
+            w.pending.remove(pend)
+        if new_slot:
+            w.last_slot = pod.scheduled
+        if new_manual:
+            w.last_manual = pod.manual_value
+        if pod.attempt == 1:
+            w.counters["runs"] += 1
+            w.last_schedule = max(w.last_schedule or "", n.rfc3339(pod.scheduled))
+        w.active.append(
+            ActiveRun(run_id=pod.run_id, pod_name=pod.name, attempt=pod.attempt, trigger=pod.trigger,  # type: ignore[arg-type]
+                      scheduled_time=n.rfc3339(pod.scheduled),
+                      start_time=n.rfc3339(pod.created or w.now))
+        )
+        known.add(key)
+
+
+def _follow(w: _Work, pods: dict[tuple[str, int], PodView], spec: OpenClawCronJobSpec | None) -> None:
+    """Settle every active attempt whose Pod finished, vanished, never started or overran."""
+    settings = w.ctx.settings
+    runner = spec is None or spec.payload.kind != "command"
+    for act in list(w.active):
+        pod = pods.get((act.run_id, act.attempt))
+        started = n.parse_time(act.start_time) if act.start_time else w.now
+        outcome: Outcome | None = None
+        if pod is None:
+            if act.pod_name in w.ctx.gone:
+                outcome = Outcome("Failed", "PodDeleted", f"pod {act.pod_name} was deleted before it finished")
+        elif pod.finished:
+            outcome = pod_outcome(pod, runner=runner)
+        elif pod.deleting:
+            continue  # wait until it is gone or reports a final phase
+        elif pod.phase == "Pending" and pod.created and w.now - pod.created > timedelta(seconds=settings.start_timeout_seconds):
+            why = pod.waiting_reason or "StartTimeout"
+            detail = pod.waiting_message or f"pod did not start within {settings.start_timeout_seconds}s"
+            outcome = Outcome("Failed", why, truncate(f"pod {pod.name} stuck Pending: {why}: {detail}"))
+            w.plan.deletes.append((pod.name, why))
+        elif spec and pod.phase == "Running" and pod.start_time and (
+            w.now - pod.start_time > timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE
+        ):
+            outcome = Outcome("TimedOut", "DeadlineExceeded", f"pod {pod.name} ran past timeoutSeconds ({spec.timeout_seconds}s)")
+            w.plan.deletes.append((pod.name, "DeadlineExceeded"))
+        if outcome is None:
+            continue
+        w.active.remove(act)
+        _settle(w, act, outcome, spec, pod)
+
+
+def _settle(w: _Work, act: ActiveRun, outcome: Outcome, spec: OpenClawCronJobSpec | None, pod: PodView | None) -> None:
+    """An attempt ended: retry it after the delay, or record the run."""
+    scheduled = n.parse_time(act.scheduled_time)
+    if (
+        outcome.result != "Succeeded"
+        and outcome.retryable
+        and spec is not None
+        and act.attempt <= spec.retry.limit
+    ):
+        delay = retry_delay(spec, act.attempt)
+        w.pending.append(
+            PendingRun(run_id=act.run_id, trigger=act.trigger, scheduled_time=act.scheduled_time,
+                       attempt=act.attempt + 1, not_before=n.rfc3339(w.now + delay), reason="Retry")
+        )
+        w.event("Warning", "Retrying", f"run {act.run_id} attempt {act.attempt} {outcome.result.lower()}"
+                f" ({outcome.reason}); attempt {act.attempt + 1} in {int(delay.total_seconds())}s")
+        return
+    started = pod.start_time if pod and pod.start_time else n.parse_time(act.start_time) if act.start_time else None
+    rec = record(run_id=act.run_id, trigger=act.trigger, scheduled=scheduled, start=started,
+                 attempts=act.attempt, outcome=outcome, pod_name=act.pod_name, now=w.now)
+    w.finish(rec, spec)
+
+
+def _skip(w: _Work, run_id: str, trigger: Trigger, scheduled: datetime, reason: str, message: str,
+          spec: OpenClawCronJobSpec | None) -> None:
+    w.finish(RunRecord(run_id=run_id, trigger=trigger, scheduled_time=n.rfc3339(scheduled), attempts=0,
+                       result="Skipped", reason=reason, message=message), spec)
+
+
+def _replace_active(w: _Work, spec: OpenClawCronJobSpec, by: str) -> None:
+    for act in list(w.active):
+        w.active.remove(act)
+        w.plan.deletes.append((act.pod_name, "Replaced"))
+        _settle(w, act, Outcome("Failed", "Replaced", f"replaced by run {by} (concurrencyPolicy Replace)", False),
+                spec, None)
+
+
+def _admit(w: _Work, spec: OpenClawCronJobSpec, st: Start) -> None:
+    """Apply concurrencyPolicy to a new run (scheduled, catch-up or manual)."""
+    policy = spec.concurrency_policy
+    busy = bool(w.active)
+    if not busy or policy == "Allow":
+        w.start(st, spec)
+    elif policy == "Replace":
+        _replace_active(w, spec, st.run_id)
+        w.start(st, spec)
+    elif policy == "Queue" or st.trigger == "Manual":
+        queued = [p for p in w.pending if p.reason == "Queued"]
+        if len(queued) >= MAX_QUEUED:
+            _skip(w, st.run_id, st.trigger, st.scheduled, "QueueFull", f"{MAX_QUEUED} runs already queued", spec)
+        else:
+            w.pending.append(PendingRun(run_id=st.run_id, trigger=st.trigger, scheduled_time=n.rfc3339(st.scheduled),
+                                        attempt=1, not_before=n.rfc3339(st.scheduled), reason="Queued",
+                                        manual_value=st.manual_value))
+    else:  # Forbid
+        running = ", ".join(a.run_id for a in w.active)
+        _skip(w, st.run_id, st.trigger, st.scheduled, "ConcurrencyForbid",
+              f"run {running} is still active (concurrencyPolicy Forbid)", spec)
+
+
+def _drain_pending(w: _Work, spec: OpenClawCronJobSpec, suspended: bool) -> None:
+    """Start retries whose delay passed and queued runs whose turn came."""
+    for p in sorted(w.pending, key=lambda p: (p.not_before, p.scheduled_time)):
+        if n.parse_time(p.not_before) > w.now:
+            continue
+        is_retry = p.attempt > 1
+        if not is_retry and (w.active and spec.concurrency_policy != "Allow"):
+            continue  # wait for the running one
+        if not is_retry and suspended and p.trigger != "Manual":
+            continue
+        if w.free is not None and w.free <= 0:
+            break
+        w.pending.remove(p)
+        w.start(Start(run_id=p.run_id, scheduled=n.parse_time(p.scheduled_time), attempt=p.attempt,
+                      trigger=p.trigger, manual_value=p.manual_value), spec)
+
+
+def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_changed: bool) -> None:
+    """Run, skip or count as missed the slots that came due since the last one handled."""
+    since = w.last_slot or w.job.created
+    if schedule_changed and w.last_slot is not None:
+        since = max(since, w.now)  # an edited schedule starts afresh: no catch-up storm
+    decision = sched.catch_up(clock, since, w.now, spec.schedule.starting_deadline_seconds)
+    if decision.missed:
+        w.counters["missed"] += decision.missed
+        w.plan.missed += decision.missed
+        last = decision.last_missed
+        w.event("Warning", "Missed", f"{decision.missed} scheduled run(s) missed"
+                f" (latest {n.rfc3339(last) if last else 'unknown'}; catchUp {spec.schedule.catch_up})")
+        if last is not None:
+            w.records.append(RunRecord(
+                run_id=n.run_id(w.job.ref.name, last), trigger="CatchUp", scheduled_time=n.rfc3339(last), attempts=0,
+                result="Missed", reason="Missed",
+                message=f"{decision.missed} slot(s) not run (catchUp {spec.schedule.catch_up},"
+                        f" startingDeadlineSeconds {spec.schedule.starting_deadline_seconds})"))
+        w.last_slot = max(w.last_slot or since, last or since)
+    for slot, trigger in decision.run:
+        w.last_slot = max(w.last_slot or slot, slot)
+        _admit(w, spec, Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger=trigger))
+    if not decision.run and not decision.missed and w.last_slot is None:
+        return
+
+
+def _prune(w: _Work, pods: list[PodView], spec: OpenClawCronJobSpec | None) -> None:
+    """Delete finished Pods beyond the history limits (newest kept)."""
+    hist = spec.history if spec else None
+    keep_ok = hist.successful_pods_limit if hist else 3
+    keep_failed = hist.failed_pods_limit if hist else 1
+    active = {a.pod_name for a in w.active}
+    deleting = {name for name, _ in w.plan.deletes}
+    done = [p for p in pods if p.finished and not p.deleting and p.name not in active and p.name not in deleting]
+    done.sort(key=lambda p: (p.scheduled, p.attempt), reverse=True)
+    ok = [p for p in done if p.phase == "Succeeded"]
+    failed = [p for p in done if p.phase != "Succeeded"]
+    for p in ok[keep_ok:] + failed[keep_failed:]:
+        w.plan.deletes.append((p.name, "HistoryLimit"))
+
+
+def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
+    """Decide what to start, stop, record and when to look again."""
+    now = ctx.now
+    status = parse_status(job.status)
+    w = _Work(job, ctx, status)
+    spec = parse_spec(job.spec)
+    errors = list(validate(job.spec, default_tz=ctx.settings.default_tz, now=now, created=job.created))
+    errors += ctx.extra_errors
+    valid = spec is not None and not errors
+    mine = [p for p in pods if p.owner_uid == job.ref.uid]
+    by_key = {(p.run_id, p.attempt): p for p in mine}
+
+    _adopt(w, mine)
+    _follow(w, by_key, spec)
+
+    clock: sched.JobClock | None = None
+    completed = False
+    suspended = bool(spec and spec.suspend)
+    described = status.schedule
+    if spec is not None and valid:
+        clock = sched.JobClock(schedule=spec.schedule, created=job.created, uid=job.ref.uid,
+                               default_tz=ctx.settings.default_tz)
+        described = sched.describe(spec.schedule, ctx.settings.default_tz)
+        schedule_changed = status.schedule is not None and status.schedule != described
+        _drain_pending(w, spec, suspended)
+        if not suspended:
+            _due(w, spec, clock, schedule_changed)
+        elif w.last_slot is None:
+            w.last_slot = job.created
+        # run-now: a new annotation value is one manual run
+        if job.run_now and job.run_now != w.last_manual:
+            w.last_manual = job.run_now
+            when = now.replace(microsecond=0)
+            run_id = n.run_id(job.ref.name, when)
+            _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual",
+                                  manual_value=job.run_now))
+        completed = (
+            spec.schedule.kind == "at"
+            and w.last_slot is not None
+            and sched.next_after(clock, w.last_slot) is None
+            and not w.active
+            and not w.pending
+        )
+    elif job.run_now and job.run_now != w.last_manual:
+        w.last_manual = job.run_now
+        when = now.replace(microsecond=0)
+        _skip(w, n.run_id(job.ref.name, when), "Manual", when, "InvalidSpec", "the spec is invalid; fix it first", spec)
+
+    if spec is not None and any(r.result == "Succeeded" for r in w.plan.finished) and spec.effective_delete_after_run:
+        w.plan.delete_job = True
+
+    _prune(w, mine, spec)
+
+    # -- status -------------------------------------------------------------------
+    next_run: datetime | None = None
+    if clock is not None and not suspended and not completed:
+        next_run = sched.next_after(clock, max(now, w.last_slot or now))
+    state: State
+    if not valid:
+        state = "Invalid"
+    elif w.active:
+        state = "Running"
+    elif completed:
+        state = "Completed"
+    elif suspended:
+        state = "Suspended"
+    else:
+        state = "Scheduled"
+
+    limit = spec.history.status_limit if spec else 10
+    recent = (list(reversed(w.records)) + list(status.recent_runs))[:limit]
+    threshold = spec.notify.alert_after_consecutive_failures if spec and spec.notify else DEFAULT_ALERT_THRESHOLD
+    conds: list[Condition] = list(status.conditions)
+    gen = job.generation
+    if valid:
+        ready_reason = {"Completed": "Completed", "Suspended": "Suspended"}.get(state, "Scheduled")
+        ready_msg = f"next run {n.rfc3339(next_run)}" if next_run else f"job is {state.lower()}"
+        conds = set_condition(conds, "Ready", True, ready_reason, ready_msg, now=now, generation=gen)
+    else:
+        message = "; ".join(str(e) for e in errors) or "spec could not be read"
+        old = next((c for c in status.conditions if c.type == "Ready"), None)
+        if old is None or old.message != message or old.observed_generation != gen:
+            w.event("Warning", "InvalidSpec", truncate(message, 1024) or message)
+        conds = set_condition(conds, "Ready", False, "InvalidSpec", truncate(message, 4096) or message,
+                              now=now, generation=gen)
+    if w.consecutive >= threshold:
+        conds = set_condition(conds, "Healthy", False, "ConsecutiveFailures",
+                              f"{w.consecutive} consecutive failed runs (threshold {threshold})", now=now, generation=gen)
+    else:
+        conds = set_condition(conds, "Healthy", True, "RunsSucceeding" if w.consecutive == 0 else "BelowThreshold",
+                              f"{w.consecutive} consecutive failed runs", now=now, generation=gen)
+
+    new_status = OpenClawCronJobStatus(
+        observed_generation=gen,
+        conditions=conds,
+        schedule=described,
+        state=state,
+        next_run_time=n.rfc3339(next_run) if next_run else None,
+        last_schedule_time=w.last_schedule,
+        last_successful_time=w.last_success,
+        last_run_result=w.last_result,
+        consecutive_failures=w.consecutive,
+        counters=Counters(**w.counters),
+        active=w.active,
+        pending=w.pending,
+        recent_runs=recent,
+        last_manual_run=w.last_manual,
+        last_slot=n.rfc3339(w.last_slot) if w.last_slot else None,
+        alerting=w.alerting,
+    )
+    w.plan.status = new_status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    w.plan.spec = spec
+
+    # -- when to look again ----------------------------------------------------------
+    wakes: list[datetime] = [now + timedelta(seconds=ctx.settings.resync_seconds)]
+    if next_run:
+        wakes.append(next_run)
+    wakes += [n.parse_time(p.not_before) for p in w.pending]
+    for act in w.active:
+        pod = by_key.get((act.run_id, act.attempt))
+        if pod and pod.phase == "Pending" and pod.created:
+            wakes.append(pod.created + timedelta(seconds=ctx.settings.start_timeout_seconds, milliseconds=100))
+        elif pod and pod.start_time and spec:
+            wakes.append(pod.start_time + timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE)
+    w.plan.wake_at = min(wakes)
+    return w.plan

@@ -1,0 +1,143 @@
+"""Status bookkeeping: outcomes of attempts, run records, counters, conditions.
+
+Pure functions over the pydantic status models; the reconciler composes them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from . import naming as n
+from .api import MAX_OUTPUT_BYTES, Condition, DeliveryStatus, RunRecord, RunResult
+from .pods import PodView
+
+#: Messages in status are bounded too, like outputs.
+MAX_MESSAGE_BYTES = 1024
+#: Reasons after which another attempt cannot help.
+NON_RETRYABLE_REASONS = frozenset({"InvalidRequest", "Unauthorized", "Replaced", "InvalidSpec"})
+
+
+def truncate(text: str | None, limit: int = MAX_OUTPUT_BYTES) -> str | None:
+    """Cut `text` to at most `limit` UTF-8 bytes, keeping the end (where errors usually are)."""
+    if text is None:
+        return None
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    marker = "…"
+    tail = data[-(limit - len(marker.encode())) :].decode(errors="ignore")
+    return marker + tail
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt ended."""
+
+    result: RunResult
+    reason: str | None = None
+    message: str | None = None
+    retryable: bool = True
+    exit_code: int | None = None
+    output: str | None = None
+    gateway_run_id: str | None = None
+    delivery: DeliveryStatus | None = None
+    finished: datetime | None = None
+
+
+def _runner_json(text: str | None) -> dict[str, Any] | None:
+    if not text or not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("result") in ("Succeeded", "Failed", "TimedOut") else None
+
+
+def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
+    """The outcome of a finished run Pod, from the runner's JSON or the container's exit."""
+    if pod.reason == "DeadlineExceeded":
+        return Outcome("TimedOut", "DeadlineExceeded", pod.message or "the run exceeded timeoutSeconds", True,
+                       pod.exit_code, finished=pod.finish_time)
+    data = _runner_json(pod.message) if runner else None
+    if data is not None:
+        delivered = data.get("delivered")
+        delivery = None
+        if delivered is not None or data.get("reason") == "DeliveryFailed":
+            delivery = DeliveryStatus(
+                status="delivered" if delivered else "not-delivered",
+                delivered=bool(delivered) if delivered is not None else None,
+                error=truncate(data.get("message"), 256) if data.get("reason") == "DeliveryFailed" else None,
+            )
+        result: RunResult = data["result"]
+        reason = data.get("reason") or (None if result == "Succeeded" else "Failed")
+        return Outcome(
+            result=result,
+            reason=reason,
+            message=truncate(data.get("message"), MAX_MESSAGE_BYTES),
+            retryable=bool(data.get("retryable", result != "Succeeded")) and reason not in NON_RETRYABLE_REASONS,
+            exit_code=pod.exit_code,
+            output=truncate(data.get("output")),
+            gateway_run_id=data.get("gatewayRunId"),
+            delivery=delivery,
+            finished=pod.finish_time,
+        )
+    if pod.phase == "Succeeded":
+        return Outcome("Succeeded", None, None, False, pod.exit_code,
+                       output=truncate(pod.message), finished=pod.finish_time)
+    reason = pod.reason or ("Error" if pod.exit_code else "Failed")
+    message = pod.message or (f"exit code {pod.exit_code}" if pod.exit_code is not None else None)
+    return Outcome("Failed", reason, truncate(message, MAX_MESSAGE_BYTES), True, pod.exit_code,
+                   output=truncate(pod.message), finished=pod.finish_time)
+
+
+def record(
+    *,
+    run_id: str,
+    trigger: str,
+    scheduled: datetime,
+    start: datetime | None,
+    attempts: int,
+    outcome: Outcome,
+    pod_name: str | None,
+    now: datetime,
+) -> RunRecord:
+    """A history entry for a finished run (its last attempt's outcome)."""
+    done = outcome.finished or now
+    return RunRecord(
+        run_id=run_id,
+        trigger=trigger,  # type: ignore[arg-type]
+        scheduled_time=n.rfc3339(scheduled),
+        start_time=n.rfc3339(start) if start else None,
+        completion_time=n.rfc3339(done),
+        duration_seconds=round(max(0.0, (done - start).total_seconds()), 3) if start else None,
+        attempts=attempts,
+        result=outcome.result,
+        reason=outcome.reason,
+        message=outcome.message,
+        output=outcome.output,
+        exit_code=outcome.exit_code,
+        pod_name=pod_name,
+        gateway_run_id=outcome.gateway_run_id,
+        delivery=outcome.delivery,
+    )
+
+
+def set_condition(
+    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, *, now: datetime,
+    generation: int | None,
+) -> list[Condition]:
+    """Conditions with `type_` set; lastTransitionTime moves only when the status flips."""
+    value = "True" if status else "False"
+    old = next((c for c in conditions if c.type == type_), None)
+    since = old.last_transition_time if old and old.status == value and old.last_transition_time else n.rfc3339(now)
+    new = Condition(type=type_, status=value, reason=reason, message=message, last_transition_time=since,
+                    observed_generation=generation)
+    return [c for c in conditions if c.type != type_] + [new]
+
+
+def with_outcome(outcome: Outcome, **changes: Any) -> Outcome:
+    return replace(outcome, **changes)
