@@ -1,0 +1,3 @@
+-- Schedule runs again.
+obj.spec.suspend = false
+return obj

@@ -1,0 +1,339 @@
+"""The Helm chart: lint, render a matrix of values, validate every object, check the wiring.
+
+Rendered objects of built-in kinds are validated with kubernetes-validate (1.34, strict);
+Prometheus Operator kinds get a minimal structural check. The rendered Deployment's args
+and env are fed to the operator's own argument parser and Settings.from_env, so a flag or
+setting the chart gets wrong fails here rather than in a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "openclaw-cron-operator"
+HELM = ROOT / ".tools" / "bin" / "helm"
+K8S_VERSION = "1.34.0"
+SETTINGS = [
+    "GATEWAY_URL", "GATEWAY_TOKEN_SECRET", "GATEWAY_TOKEN_KEY", "RUNNER_IMAGE", "RUNNER_IMAGE_PULL_POLICY",
+    "DEFAULT_TZ", "MAX_CONCURRENT_RUNS", "NAMESPACES", "METRICS_PORT", "LOG_FORMAT", "PEERING_NAME",
+    "PRIORITY", "START_TIMEOUT_SECONDS", "RESYNC_SECONDS", "NOTIFY_CONFIG",
+]  # fmt: skip
+
+pytestmark = pytest.mark.skipif(not HELM.exists(), reason="helm not installed: make tools")
+
+
+def helm(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config"}
+    return subprocess.run([str(HELM), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def render(values: dict[str, Any] | None = None, chart: Path = CHART, *extra: str) -> list[dict[str, Any]]:
+    args = ["template", "ocj", str(chart), "--namespace", "ops"]
+    if values:
+        args += ["--values", "-"]
+    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config"}
+    result = subprocess.run(
+        [str(HELM), *args, *extra],
+        input=yaml.safe_dump(values or {}),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+
+
+def workload(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (obj,) = [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
+    return obj
+
+
+def container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (c,) = workload(objs)["spec"]["template"]["spec"]["containers"]
+    return c
+
+
+def env_of(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objs)["env"]}
+
+
+def check_monitoring(obj: dict[str, Any]) -> None:
+    """Minimal structure of monitoring.coreos.com/v1 objects (no schema ships for them)."""
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = obj["spec"]
+    if obj["kind"] == "ServiceMonitor":
+        assert spec["selector"]["matchLabels"]
+        for ep in spec["endpoints"]:
+            assert ep["port"] == "metrics"
+            assert re.fullmatch(r"([0-9]+(ms|s|m|h))+", ep["interval"])
+    else:
+        for group in spec["groups"]:
+            assert group["name"] and group["rules"]
+            for rule in group["rules"]:
+                assert ("alert" in rule) != ("record" in rule) and rule["expr"]
+
+
+def validate_all(objs: list[dict[str, Any]]) -> None:
+    for obj in objs:
+        if obj["apiVersion"] == "monitoring.coreos.com/v1":
+            check_monitoring(obj)
+        elif obj["apiVersion"] == "kopf.dev/v1":
+            assert set(obj) == {"apiVersion", "kind", "metadata"}
+        else:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+@pytest.fixture(scope="module")
+def monitored_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart with sample files/ (the real ones are owned elsewhere and may be absent)."""
+    chart = tmp_path_factory.mktemp("chart") / "openclaw-cron-operator"
+    shutil.copytree(CHART, chart)
+    files = chart / "files"
+    files.mkdir(exist_ok=True)
+    if not (files / "prometheus-rules.yaml").exists():
+        (files / "prometheus-rules.yaml").write_text(
+            "groups:\n- name: openclaw-cron\n  rules:\n  - alert: OpenClawCronJobFailing\n"
+            "    expr: openclaw_cron_consecutive_failures > 3\n    for: 5m\n"
+        )
+    if not (files / "grafana-dashboard.json").exists():
+        (files / "grafana-dashboard.json").write_text(json.dumps({"title": "OpenClaw Cron", "panels": []}))
+    return chart
+
+
+MATRIX: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "one-namespace": {"watch": {"namespaces": ["assistants"]}},
+    "two-namespaces": {"watch": {"namespaces": ["assistants", "ops"]}},
+    "ha": {"replicas": 2},
+    "networkpolicy": {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}},
+    "notify": {"notify": {"channels": {"ops": {"type": "slack", "url": "https://hooks.slack.com/x"}}}},
+    "notify-existing": {"notify": {"existingSecret": "my-notify", "key": "channels.yaml"}},
+    "standalone": {"peering": {"enabled": False}},
+    "no-rbac-no-sa": {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "ops"}},
+    "json-logs-digest": {"logFormat": "json", "image": {"digest": "sha256:" + "a" * 64}},
+}
+
+
+def test_helm_lint() -> None:
+    result = helm("lint", str(CHART), "--strict")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", MATRIX)
+def test_render_matrix_validates(name: str) -> None:
+    objs = render(MATRIX[name])
+    validate_all(objs)
+    assert workload(objs)
+
+
+def test_monitoring_on_renders_servicemonitor_rule_and_dashboard(monitored_chart: Path) -> None:
+    metrics = {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}, "prometheusRule": {"enabled": True}}
+    values = {"metrics": metrics, "grafanaDashboard": {"enabled": True}}
+    objs = render(values, monitored_chart)
+    validate_all(objs)
+    (sm,) = find(objs, "ServiceMonitor")
+    assert sm["metadata"]["labels"]["release"] == "kps"
+    (rule,) = find(objs, "PrometheusRule")
+    assert rule["spec"]["groups"][0]["name"] == "openclaw-cron"
+    (dash,) = find(objs, "ConfigMap")
+    assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dash["data"]["openclaw-cron-operator.json"])["title"] == "OpenClaw Cron"
+
+
+def test_monitoring_off_by_default_and_rule_needs_its_file(tmp_path: Path) -> None:
+    assert not {"ServiceMonitor", "PrometheusRule", "NetworkPolicy"} & {o["kind"] for o in render()}
+    assert not find(render({}, CHART), "ConfigMap")
+    chart = tmp_path / "c"
+    shutil.copytree(CHART, chart)
+    shutil.rmtree(chart / "files", ignore_errors=True)
+    objs = render({"metrics": {"prometheusRule": {"enabled": True}}, "grafanaDashboard": {"enabled": True}}, chart)
+    assert not find(objs, "PrometheusRule") and not find(objs, "ConfigMap")
+
+
+def test_include_crds_matches_crds_dir() -> None:
+    objs = render({}, CHART, "--include-crds")
+    crds = find(objs, "CustomResourceDefinition")
+    repo = [d for p in sorted((ROOT / "crds").glob("*.yaml")) for d in yaml.safe_load_all(p.read_text()) if d]
+    key = lambda o: o["metadata"]["name"]  # noqa: E731
+    assert sorted(crds, key=key) == sorted(repo, key=key)
+    validate_all(crds)
+
+
+def test_defaults_deployment() -> None:
+    objs = render()
+    dep = workload(objs)
+    assert dep["kind"] == "Deployment"
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 60
+    assert pod["securityContext"]["runAsUser"] == 65532 and pod["securityContext"]["runAsNonRoot"]
+    c = container(objs)
+    assert c["command"] == ["openclaw-cron-operator"]
+    assert c["args"] == [
+        "--liveness=http://0.0.0.0:8081/healthz",
+        "--peering=ocj-openclaw-cron-operator",
+        "--priority=$(OPENCLAW_CRON_PRIORITY)",
+        "--all-namespaces",
+    ]
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
+    for probe in (c["livenessProbe"], c["readinessProbe"]):
+        assert probe["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"metrics": 8080, "healthz": 8081}
+    (svc,) = find(objs, "Service")
+    assert svc["spec"]["ports"][0]["name"] == "metrics"
+    (peering,) = find(objs, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "ocj-openclaw-cron-operator"
+
+
+def test_every_setting_is_rendered_as_env() -> None:
+    env = env_of(render())
+    assert sorted(k.removeprefix("OPENCLAW_CRON_") for k in env) == sorted(SETTINGS)
+    assert env["OPENCLAW_CRON_RUNNER_IMAGE"] == "ghcr.io/openclaw/openclaw-cron-operator:0.1.0"
+    assert env["OPENCLAW_CRON_NOTIFY_CONFIG"] == ""
+
+
+def test_settings_module_reads_the_rendered_env() -> None:
+    settings = pytest.importorskip("openclaw_cron.settings")
+    fields = {f.upper() for f in settings.Settings.__dataclass_fields__} - {"EXTRA"}
+    assert fields == set(SETTINGS), "a setting was added or removed: render it in templates/deployment.yaml"
+    env = {k: v for k, v in env_of(render({"watch": {"namespaces": ["a", "b"]}})).items() if isinstance(v, str)}
+    parsed = settings.Settings.from_env(env)
+    assert parsed.namespaces == ("a", "b")
+    assert parsed.gateway_url == "http://openclaw.openclaw.svc:18789"
+
+
+def test_operator_cli_accepts_the_rendered_args() -> None:
+    main = pytest.importorskip("openclaw_cron.main")
+    settings = pytest.importorskip("openclaw_cron.settings")
+    for values in ({}, {"watch": {"namespaces": ["a", "b"]}}, {"peering": {"enabled": False}}, {"replicas": 3}):
+        args = [a.replace("$(OPENCLAW_CRON_PRIORITY)", "1") for a in container(render(values))["args"]]
+        main.parse_args(args, settings.Settings())
+
+
+def test_namespaces_become_args() -> None:
+    c = container(render({"watch": {"namespaces": ["a", "b"]}}))
+    assert "--namespace=a" in c["args"] and "--namespace=b" in c["args"]
+    assert "--all-namespaces" not in c["args"]
+
+
+def test_standalone_when_peering_disabled() -> None:
+    objs = render({"peering": {"enabled": False}})
+    args = container(objs)["args"]
+    assert "--standalone" in args and not any(a.startswith(("--peering", "--priority")) for a in args)
+    assert not find(objs, "ClusterKopfPeering")
+
+
+def test_namespaced_peering_objects() -> None:
+    objs = render({"watch": {"namespaces": ["a", "b"]}})
+    assert sorted(p["metadata"]["namespace"] for p in find(objs, "KopfPeering")) == ["a", "b"]
+    assert not find(objs, "ClusterKopfPeering")
+
+
+def test_ha_uses_a_statefulset_with_the_pod_index_as_priority() -> None:
+    objs = render({"replicas": 2})
+    sts = workload(objs)
+    assert sts["kind"] == "StatefulSet"
+    assert sts["spec"]["replicas"] == 2
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    assert sts["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+    assert env_of(objs)["OPENCLAW_CRON_PRIORITY"] == {
+        "fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
+    }
+
+
+def test_ha_without_peering_fails() -> None:
+    result = helm("template", "x", str(CHART), "--set", "replicas=2", "--set", "peering.enabled=false")
+    assert result.returncode != 0
+    assert "replicas > 1 needs peering.enabled=true" in result.stderr
+
+
+def test_notify_channels_secret_mounted() -> None:
+    channels = {"ops": {"type": "slack", "url": "https://hooks.slack.com/x"}}
+    objs = render({"notify": {"channels": channels}})
+    (secret,) = find(objs, "Secret")
+    content = yaml.safe_load(secret["stringData"]["notify.yaml"])
+    assert content == {"channels": channels}
+    c = container(objs)
+    assert env_of(objs)["OPENCLAW_CRON_NOTIFY_CONFIG"] == "/etc/openclaw-cron/notify.yaml"
+    assert {"name": "notify", "mountPath": "/etc/openclaw-cron", "readOnly": True} in c["volumeMounts"]
+    pod = workload(objs)["spec"]["template"]
+    assert "checksum/notify" in pod["metadata"]["annotations"]
+    (vol,) = [v for v in pod["spec"]["volumes"] if v["name"] == "notify"]
+    assert vol["secret"]["secretName"] == secret["metadata"]["name"]
+
+
+def test_notify_secret_is_parsed_by_the_operator() -> None:
+    notify = pytest.importorskip("openclaw_cron.notify")
+    channels = {"ops": {"type": "webhook", "url": "https://example.com/hook"}}
+    (secret,) = find(render({"notify": {"channels": channels}}), "Secret")
+    parsed = notify.parse_channels(yaml.safe_load(secret["stringData"]["notify.yaml"]))
+    assert set(parsed) == {"ops"}
+
+
+def test_notify_existing_secret() -> None:
+    objs = render({"notify": {"existingSecret": "mine", "key": "channels.yaml"}})
+    assert not find(objs, "Secret")
+    (vol,) = [v for v in workload(objs)["spec"]["template"]["spec"]["volumes"] if v["name"] == "notify"]
+    assert vol["secret"] == {"secretName": "mine", "items": [{"key": "channels.yaml", "path": "notify.yaml"}]}
+
+
+def test_networkpolicy_egress() -> None:
+    objs = render({"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}})
+    (np,) = find(objs, "NetworkPolicy")
+    egress = np["spec"]["egress"]
+    ports = [p["port"] for rule in egress for p in rule.get("ports", [])]
+    assert 53 in ports and 443 in ports and 18789 in ports
+    assert {"ipBlock": {"cidr": "10.0.0.1/32"}} in [t for rule in egress for t in rule.get("to", [])]
+    assert np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "openclaw-cron-operator"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--set", "logFormat=xml"], "logFormat"),
+        (["--set", "replicas=0"], "replicas"),
+        (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
+        (["--set", "watch.namespaces[0]=Bad_NS"], "namespaces"),
+        (["--set", "unknownKey=1"], "unknownKey"),
+        (["--set", "gateway.url=ftp://x"], "url"),
+    ],
+)
+def test_values_schema_rejects_bad_values(args: list[str], needle: str) -> None:
+    result = helm("template", "x", str(CHART), *args)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert needle in result.stderr
+
+
+def test_values_schema_covers_every_value() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+
+    def walk(vals: dict[str, Any], node: dict[str, Any], path: str) -> None:
+        for key, value in vals.items():
+            props = node.get("properties", {})
+            assert key in props, f"{path}{key} is not in values.schema.json"
+            if isinstance(value, dict) and value and "properties" in props[key]:
+                walk(value, props[key], f"{path}{key}.")
+
+    walk(values, schema, "")
