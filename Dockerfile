@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# OpenClaw Cron Operator image: `openclaw-cron-operator` (entrypoint) and `openclaw-cron-runner`
+# (run Pods of agentTurn/systemEvent jobs use this same image). Build: make image.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- builder: install the package and its dependencies into a self-contained venv -------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator/ operator/
+# Compile bytecode now: the final image runs with a read-only root filesystem.
+RUN pip install --no-cache-dir --compile . \
+    && pip uninstall --yes pip setuptools
+
+# --- final: the same slim base, the venv only, no compilers or pip caches ---------------
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="openclaw-cron-operator" \
+      org.opencontainers.image.description="Kubernetes operator that runs OpenClaw cron jobs as Pods" \
+      org.opencontainers.image.source="https://github.com/openclaw/openclaw-cron-operator" \
+      org.opencontainers.image.licenses="MIT"
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+COPY --from=builder /opt/venv /opt/venv
+# Non-root, numeric (so runAsNonRoot can verify it); matches the chart's securityContext.
+USER 65532:65532
+WORKDIR /tmp
+# 8080: Prometheus metrics; 8081: kopf liveness (/healthz).
+EXPOSE 8080 8081
+ENTRYPOINT ["openclaw-cron-operator"]
