@@ -35,9 +35,7 @@ def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
 class Model(BaseModel):
     """Base: camelCase on the wire, unknown fields refused (the API server prunes them)."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     def wire(self) -> dict[str, Any]:
         """The JSON form as the API server stores it (aliases, no unset optionals)."""
@@ -47,7 +45,9 @@ class Model(BaseModel):
 class Preserved(BaseModel):
     """Kubernetes core types we pass through untouched (tolerations, affinity, ...)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    model_config = ConfigDict(
+        extra="allow", frozen=True, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
 
 
 # --- spec ------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ class Schedule(Model):
     expr: str | None = Field(
         None,
         max_length=256,
-        description='Cron expression: 5 fields, or 6 with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly.',
+        description="Cron expression: 5 fields, or 6 with seconds first, or @hourly/@daily/@weekly/@monthly/@yearly.",
     )
     tz: str | None = Field(
         None, max_length=64, description="IANA time zone for expr; default: the operator's default zone."
@@ -163,7 +163,10 @@ class Delivery(Model):
                 "!has(self.accountId) || self.accountId == '' || (has(self.channel) && has(self.to))",
                 "delivery.accountId needs delivery.channel and delivery.to",
             ),
-            ("!has(self.channel) || self.channel != 'last'", "delivery.channel 'last' is not supported by the hooks API"),
+            (
+                "!has(self.channel) || self.channel != 'last'",
+                "delivery.channel 'last' is not supported by the hooks API",
+            ),
         )
     )
 
@@ -264,7 +267,9 @@ class OpenClawCronJobSpec(Model):
     concurrency_policy: ConcurrencyPolicy = "Forbid"
     retry: Retry = Field(default_factory=Retry)
     timeout_seconds: int = Field(3600, ge=1, le=7 * 86400, description="Per attempt; the Pod's activeDeadlineSeconds.")
-    delete_after_run: bool | None = Field(None, description="Delete the resource after a successful run; default true for kind at.")
+    delete_after_run: bool | None = Field(
+        None, description="Delete the resource after a successful run; default true for kind at."
+    )
     history: History = Field(default_factory=History)
     template: PodTemplate | None = None
     notify: Notify | None = None

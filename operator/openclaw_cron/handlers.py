@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -75,14 +75,14 @@ def configure(settings: kopf.OperatorSettings, ours: Settings) -> None:
     settings.peering.priority = ours.priority
 
 
-@kopf.index("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})  # type: ignore[arg-type]
+@kopf.index("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
 def run_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
     """Run Pods by owner uid; the daemons read their world from here, not from the API."""
     view = pod_view(dict(body))
     return {view.owner_uid: view} if view else None
 
 
-@kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})  # type: ignore[arg-type]
+@kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
 def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     rt = runtime(memo)
     rt.inflight.discard(body.get("metadata", {}).get("name", ""))
@@ -90,14 +90,14 @@ def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         rt.wake(owner.get("uid", ""))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)  # type: ignore[arg-type]
+@kopf.on.event(GROUP, VERSION, PLURAL)
 def job_changed(uid: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
     runtime(memo).wake(uid)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)  # type: ignore[arg-type]
-def job_deleted(namespace: str, name: str, **_: Any) -> None:
-    metrics.forget_job(namespace, name)
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def job_deleted(namespace: str | None, name: str, **_: Any) -> None:
+    metrics.forget_job(namespace or "", name)
 
 
 async def _secret_errors(rt: Runtime, job: JobView) -> tuple[FieldError, ...]:
@@ -120,8 +120,9 @@ async def _secret_errors(rt: Runtime, job: JobView) -> tuple[FieldError, ...]:
     origin = "" if ref.get("name") else " (the operator's default; set spec.gateway.tokenSecretRef or create it)"
     error = None
     if found is None:
-        error = FieldError("spec.gateway.tokenSecretRef",
-                           f'Secret "{name}" not found in namespace "{job.ref.namespace}"{origin}')
+        error = FieldError(
+            "spec.gateway.tokenSecretRef", f'Secret "{name}" not found in namespace "{job.ref.namespace}"{origin}'
+        )
     elif not found:
         error = FieldError("spec.gateway.tokenSecretRef", f'Secret "{name}" has no key "{key}"{origin}')
     rt.secrets[cache_key] = (time.monotonic(), error)
@@ -170,9 +171,17 @@ def _failed_start(status: dict[str, Any], start: Start, pod: str, message: str, 
     status["consecutiveFailures"] = status.get("consecutiveFailures", 0) + 1
     status["lastRunResult"] = "Failed"
     status["recentRuns"] = [
-        {"runId": start.run_id, "trigger": start.trigger, "scheduledTime": n.rfc3339(start.scheduled),
-         "completionTime": n.rfc3339(now), "attempts": start.attempt, "result": "Failed",
-         "reason": "PodCreateFailed", "message": message[:1024], "podName": pod},
+        {
+            "runId": start.run_id,
+            "trigger": start.trigger,
+            "scheduledTime": n.rfc3339(start.scheduled),
+            "completionTime": n.rfc3339(now),
+            "attempts": start.attempt,
+            "result": "Failed",
+            "reason": "PodCreateFailed",
+            "message": message[:1024],
+            "podName": pod,
+        },
         *status.get("recentRuns", []),
     ]
     if status.get("state") == "Running" and not status["active"]:
@@ -180,8 +189,14 @@ def _failed_start(status: dict[str, Any], start: Start, pod: str, message: str, 
     return status
 
 
-async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, now: datetime,
-                 logger: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> dict[str, Any] | None:
+async def _apply(
+    rt: Runtime,
+    body: dict[str, Any],
+    job: JobView,
+    plan: Plan,
+    now: datetime,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> dict[str, Any] | None:
     """Create Pods → patch status → delete Pods → events; returns the object we wrote."""
     status = plan.status
     if plan.spec is not None:
@@ -194,8 +209,9 @@ async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, no
             except ApiException as exc:
                 rt.inflight.discard(pod)
                 if exc.status is not None and 400 <= exc.status < 500:
-                    status = _failed_start(status, start, pod, f"the API refused the pod: {exc.reason}: "
-                                           f"{(exc.body or '')[:600]}", now)
+                    status = _failed_start(
+                        status, start, pod, f"the API refused the pod: {exc.reason}: {(exc.body or '')[:600]}", now
+                    )
                     continue
                 raise
             if not created:
@@ -204,16 +220,19 @@ async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, no
             lag = (now - start.scheduled).total_seconds() if start.trigger == "Schedule" else None
             metrics.run_started(job.ref.namespace, job.ref.name, start.trigger)
             if lag is not None and start.attempt == 1:
-                metrics.schedule_lag(job.ref.namespace, job.ref.name, max(0.0, (utcnow() - start.scheduled).total_seconds()))
+                metrics.schedule_lag(
+                    job.ref.namespace, job.ref.name, max(0.0, (utcnow() - start.scheduled).total_seconds())
+                )
     written: dict[str, Any] | None = None
     if status != job.status:
-        written = await rt.kube.patch_status(job.ref.namespace, job.ref.name, status,
-                                             body.get("metadata", {}).get("resourceVersion"))
+        written = await rt.kube.patch_status(
+            job.ref.namespace, job.ref.name, status, body.get("metadata", {}).get("resourceVersion")
+        )
     for pod, why in plan.deletes:
         logger.info("deleting pod %s (%s)", pod, why)
         await rt.kube.delete_pod(job.ref.namespace, pod)
     for ev in plan.events:
-        kopf.event(body, type=ev.type, reason=ev.reason, message=ev.message)
+        kopf.event(cast(kopf.Body, body), type=ev.type, reason=ev.reason, message=ev.message)
     for rec in plan.finished:
         metrics.run_finished(job.ref.namespace, job.ref.name, rec.result, rec.trigger, rec.duration_seconds)
     if plan.missed:
@@ -223,11 +242,15 @@ async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, no
     notify_spec = plan.spec.notify if plan.spec else None
     if rt.notifier is not None and notify_spec is not None:
         for kind, rec in plan.notifications:
-            rt.notifier.submit(Notification.for_run(notify_spec, kind, job.ref.namespace, job.ref.name, rec,
-                                                    int(status.get("consecutiveFailures", 0))))
+            rt.notifier.submit(
+                Notification.for_run(
+                    notify_spec, kind, job.ref.namespace, job.ref.name, rec, int(status.get("consecutiveFailures", 0))
+                )
+            )
     nxt = status.get("nextRunTime")
     metrics.set_job_state(
-        job.ref.namespace, job.ref.name,
+        job.ref.namespace,
+        job.ref.name,
         consecutive_failures=int(status.get("consecutiveFailures", 0)),
         next_run_timestamp=n.parse_time(nxt).timestamp() if nxt else None,
         active=len(status.get("active", [])),
@@ -239,17 +262,17 @@ async def _apply(rt: Runtime, body: dict[str, Any], job: JobView, plan: Plan, no
     return written
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)  # type: ignore[arg-type]
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
 async def run_job(
     stopped: kopf.DaemonStopped,
     body: kopf.Body,
     uid: str,
-    memo: kopf.Memo,
-    run_pods: kopf.Index[str, PodView],
-    logger: logging.Logger,
-    **_: Any,
+    memo: Any,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **kwargs: Any,
 ) -> None:
     """One job's scheduling loop: reconcile, apply, sleep until the next thing to do."""
+    run_pods: kopf.Index[str, PodView] = kwargs["run_pods"]  # kopf injects indexes by name
     rt = runtime(memo)
     waker = rt.wakers.setdefault(uid, asyncio.Event())
     ours: dict[str, Any] | None = None
@@ -261,8 +284,13 @@ async def run_job(
             now = utcnow()
             try:
                 pods = list(run_pods.get(uid, []))
-                ctx = Context(now=now, settings=rt.settings, global_free=await _global_free(rt, run_pods),
-                              extra_errors=await _secret_errors(rt, job), gone=await _confirm_gone(rt, job, pods))
+                ctx = Context(
+                    now=now,
+                    settings=rt.settings,
+                    global_free=await _global_free(rt, run_pods),
+                    extra_errors=await _secret_errors(rt, job),
+                    gone=await _confirm_gone(rt, job, pods),
+                )
                 async with rt.cap_lock if rt.settings.max_concurrent_runs else _nolock():
                     plan = reconcile(job, pods, ctx)
                     written = await _apply(rt, current, job, plan, now, logger)
@@ -324,9 +352,7 @@ def startup_runtime(settings: Settings) -> Runtime:
     return Runtime(settings=settings, kube=Kube())
 
 
-
-
-@kopf.on.startup()  # type: ignore[arg-type]
+@kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours: Settings = memo["settings"]
     configure(settings, ours)
@@ -339,7 +365,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["runtime"] = rt
 
 
-@kopf.on.cleanup()  # type: ignore[arg-type]
+@kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     rt: Runtime | None = memo.get("runtime")
     if rt is None:

@@ -33,9 +33,9 @@ class Kube:
     def __init__(self, api_client: Any | None = None) -> None:
         if api_client is None:
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
             conf = client.Configuration.get_default_copy()
             conf.connection_pool_maxsize = POOL
             api_client = client.ApiClient(conf)
@@ -61,8 +61,9 @@ class Kube:
         """Create a Pod; False when it already exists (the run was started before)."""
         self._count("pods.create")
         try:
-            await self._call(self.core.create_namespaced_pod, body["metadata"]["namespace"], body,
-                             _preload_content=False)
+            await self._call(
+                self.core.create_namespaced_pod, body["metadata"]["namespace"], body, _preload_content=False
+            )
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -101,23 +102,42 @@ class Kube:
 
     async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._json(await self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace,
-                                               PLURAL, name, _preload_content=False))
+            return self._json(
+                await self._call(
+                    self.custom.get_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    _preload_content=False,
+                )
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any],
-                           resource_version: str | None) -> dict[str, Any]:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
+    ) -> dict[str, Any]:
         """Merge-patch /status, guarded by resourceVersion so a stale writer gets Conflict."""
         self._count("status.patch")
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            resp = await self._call(self.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                                    PLURAL, name, body, _content_type=MERGE, _preload_content=False)
+            resp = await self._call(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body,
+                _content_type=MERGE,
+                _preload_content=False,
+            )
         except ApiException as exc:
             if exc.status == 409:
                 raise Conflict(f"{namespace}/{name}") from exc
@@ -128,8 +148,16 @@ class Kube:
         """Delete the resource (deleteAfterRun), only if it is still the same object."""
         self._count("job.delete")
         try:
-            await self._call(self.custom.delete_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name,
-                             body={"preconditions": {"uid": uid}}, _preload_content=False)
+            await self._call(
+                self.custom.delete_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                body={"preconditions": {"uid": uid}},
+                _preload_content=False,
+            )
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise

@@ -156,19 +156,31 @@ class _Work:
         else:
             c["failed"] += 1
             self.consecutive += 1
-            self.event("Warning", rec.result, f"run {rec.run_id} {rec.result.lower()}: {rec.reason}: {rec.message or ''}".rstrip(": "))
+            self.event(
+                "Warning",
+                rec.result,
+                f"run {rec.run_id} {rec.result.lower()}: {rec.reason}: {rec.message or ''}".rstrip(": "),
+            )
         if rec.result != "Skipped":
             self.last_result = rec.result
-            kinds, self.alerting = notify.decide(spec.notify if spec else None, rec.result, self.consecutive, self.alerting)
+            kinds, self.alerting = notify.decide(
+                spec.notify if spec else None, rec.result, self.consecutive, self.alerting
+            )
             self.plan.notifications.extend((k, rec) for k in kinds)
 
     def start(self, st: Start, spec: OpenClawCronJobSpec) -> bool:
         """Start an attempt if the global cap allows; otherwise it waits as pending."""
         if self.free is not None and self.free <= 0:
             self.pending.append(
-                PendingRun(run_id=st.run_id, trigger=st.trigger, scheduled_time=n.rfc3339(st.scheduled),
-                           attempt=st.attempt, not_before=n.rfc3339(self.now), reason="GlobalCap",
-                           manual_value=st.manual_value)
+                PendingRun(
+                    run_id=st.run_id,
+                    trigger=st.trigger,
+                    scheduled_time=n.rfc3339(st.scheduled),
+                    attempt=st.attempt,
+                    not_before=n.rfc3339(self.now),
+                    reason="GlobalCap",
+                    manual_value=st.manual_value,
+                )
             )
             return False
         if self.free is not None:
@@ -176,8 +188,14 @@ class _Work:
         self.plan.starts.append(st)
         pod = n.pod_name(self.job.ref.name, st.scheduled, st.attempt)
         self.active.append(
-            ActiveRun(run_id=st.run_id, pod_name=pod, attempt=st.attempt, trigger=st.trigger,
-                      scheduled_time=n.rfc3339(st.scheduled), start_time=n.rfc3339(self.now))
+            ActiveRun(
+                run_id=st.run_id,
+                pod_name=pod,
+                attempt=st.attempt,
+                trigger=st.trigger,
+                scheduled_time=n.rfc3339(st.scheduled),
+                start_time=n.rfc3339(self.now),
+            )
         )
         if st.attempt == 1:
             self.counters["runs"] += 1
@@ -194,8 +212,10 @@ def _adopt(w: _Work, pods: list[PodView]) -> None:
         if key in known or pod.deleting:
             continue
         pend = next((p for p in w.pending if (p.run_id, p.attempt) == key), None)
-        new_slot = pod.trigger in ("Schedule", "CatchUp") and pod.attempt == 1 and (
-            w.last_slot is None or pod.scheduled > w.last_slot
+        new_slot = (
+            pod.trigger in ("Schedule", "CatchUp")
+            and pod.attempt == 1
+            and (w.last_slot is None or pod.scheduled > w.last_slot)
         )
         new_manual = pod.trigger == "Manual" and pod.manual_value is not None and pod.manual_value != w.last_manual
         if not (pend or new_slot or new_manual):
@@ -210,9 +230,14 @@ def _adopt(w: _Work, pods: list[PodView]) -> None:
             w.counters["runs"] += 1
             w.last_schedule = max(w.last_schedule or "", n.rfc3339(pod.scheduled))
         w.active.append(
-            ActiveRun(run_id=pod.run_id, pod_name=pod.name, attempt=pod.attempt, trigger=pod.trigger,  # type: ignore[arg-type]
-                      scheduled_time=n.rfc3339(pod.scheduled),
-                      start_time=n.rfc3339(pod.created or w.now))
+            ActiveRun(
+                run_id=pod.run_id,
+                pod_name=pod.name,
+                attempt=pod.attempt,
+                trigger=pod.trigger,
+                scheduled_time=n.rfc3339(pod.scheduled),
+                start_time=n.rfc3339(pod.created or w.now),
+            )
         )
         known.add(key)
 
@@ -223,7 +248,6 @@ def _follow(w: _Work, pods: dict[tuple[str, int], PodView], spec: OpenClawCronJo
     runner = spec is None or spec.payload.kind != "command"
     for act in list(w.active):
         pod = pods.get((act.run_id, act.attempt))
-        started = n.parse_time(act.start_time) if act.start_time else w.now
         outcome: Outcome | None = None
         if pod is None:
             if act.pod_name in w.ctx.gone:
@@ -232,15 +256,24 @@ def _follow(w: _Work, pods: dict[tuple[str, int], PodView], spec: OpenClawCronJo
             outcome = pod_outcome(pod, runner=runner)
         elif pod.deleting:
             continue  # wait until it is gone or reports a final phase
-        elif pod.phase == "Pending" and pod.created and w.now - pod.created > timedelta(seconds=settings.start_timeout_seconds):
+        elif (
+            pod.phase == "Pending"
+            and pod.created
+            and w.now - pod.created > timedelta(seconds=settings.start_timeout_seconds)
+        ):
             why = pod.waiting_reason or "StartTimeout"
             detail = pod.waiting_message or f"pod did not start within {settings.start_timeout_seconds}s"
             outcome = Outcome("Failed", why, truncate(f"pod {pod.name} stuck Pending: {why}: {detail}"))
             w.plan.deletes.append((pod.name, why))
-        elif spec and pod.phase == "Running" and pod.start_time and (
-            w.now - pod.start_time > timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE
+        elif (
+            spec
+            and pod.phase == "Running"
+            and pod.start_time
+            and (w.now - pod.start_time > timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE)
         ):
-            outcome = Outcome("TimedOut", "DeadlineExceeded", f"pod {pod.name} ran past timeoutSeconds ({spec.timeout_seconds}s)")
+            outcome = Outcome(
+                "TimedOut", "DeadlineExceeded", f"pod {pod.name} ran past timeoutSeconds ({spec.timeout_seconds}s)"
+            )
             w.plan.deletes.append((pod.name, "DeadlineExceeded"))
         if outcome is None:
             continue
@@ -251,38 +284,73 @@ def _follow(w: _Work, pods: dict[tuple[str, int], PodView], spec: OpenClawCronJo
 def _settle(w: _Work, act: ActiveRun, outcome: Outcome, spec: OpenClawCronJobSpec | None, pod: PodView | None) -> None:
     """An attempt ended: retry it after the delay, or record the run."""
     scheduled = n.parse_time(act.scheduled_time)
-    if (
-        outcome.result != "Succeeded"
-        and outcome.retryable
-        and spec is not None
-        and act.attempt <= spec.retry.limit
-    ):
+    if outcome.result != "Succeeded" and outcome.retryable and spec is not None and act.attempt <= spec.retry.limit:
         delay = retry_delay(spec, act.attempt)
         w.pending.append(
-            PendingRun(run_id=act.run_id, trigger=act.trigger, scheduled_time=act.scheduled_time,
-                       attempt=act.attempt + 1, not_before=n.rfc3339(w.now + delay), reason="Retry")
+            PendingRun(
+                run_id=act.run_id,
+                trigger=act.trigger,
+                scheduled_time=act.scheduled_time,
+                attempt=act.attempt + 1,
+                not_before=n.rfc3339(w.now + delay),
+                reason="Retry",
+            )
         )
-        w.event("Warning", "Retrying", f"run {act.run_id} attempt {act.attempt} {outcome.result.lower()}"
-                f" ({outcome.reason}); attempt {act.attempt + 1} in {int(delay.total_seconds())}s")
+        w.event(
+            "Warning",
+            "Retrying",
+            f"run {act.run_id} attempt {act.attempt} {outcome.result.lower()}"
+            f" ({outcome.reason}); attempt {act.attempt + 1} in {int(delay.total_seconds())}s",
+        )
         return
     started = pod.start_time if pod and pod.start_time else n.parse_time(act.start_time) if act.start_time else None
-    rec = record(run_id=act.run_id, trigger=act.trigger, scheduled=scheduled, start=started,
-                 attempts=act.attempt, outcome=outcome, pod_name=act.pod_name, now=w.now)
+    rec = record(
+        run_id=act.run_id,
+        trigger=act.trigger,
+        scheduled=scheduled,
+        start=started,
+        attempts=act.attempt,
+        outcome=outcome,
+        pod_name=act.pod_name,
+        now=w.now,
+    )
     w.finish(rec, spec)
 
 
-def _skip(w: _Work, run_id: str, trigger: Trigger, scheduled: datetime, reason: str, message: str,
-          spec: OpenClawCronJobSpec | None) -> None:
-    w.finish(RunRecord(run_id=run_id, trigger=trigger, scheduled_time=n.rfc3339(scheduled), attempts=0,
-                       result="Skipped", reason=reason, message=message), spec)
+def _skip(
+    w: _Work,
+    run_id: str,
+    trigger: Trigger,
+    scheduled: datetime,
+    reason: str,
+    message: str,
+    spec: OpenClawCronJobSpec | None,
+) -> None:
+    w.finish(
+        RunRecord(
+            run_id=run_id,
+            trigger=trigger,
+            scheduled_time=n.rfc3339(scheduled),
+            attempts=0,
+            result="Skipped",
+            reason=reason,
+            message=message,
+        ),
+        spec,
+    )
 
 
 def _replace_active(w: _Work, spec: OpenClawCronJobSpec, by: str) -> None:
     for act in list(w.active):
         w.active.remove(act)
         w.plan.deletes.append((act.pod_name, "Replaced"))
-        _settle(w, act, Outcome("Failed", "Replaced", f"replaced by run {by} (concurrencyPolicy Replace)", False),
-                spec, None)
+        _settle(
+            w,
+            act,
+            Outcome("Failed", "Replaced", f"replaced by run {by} (concurrencyPolicy Replace)", False),
+            spec,
+            None,
+        )
 
 
 def _admit(w: _Work, spec: OpenClawCronJobSpec, st: Start) -> None:
@@ -299,13 +367,28 @@ def _admit(w: _Work, spec: OpenClawCronJobSpec, st: Start) -> None:
         if len(queued) >= MAX_QUEUED:
             _skip(w, st.run_id, st.trigger, st.scheduled, "QueueFull", f"{MAX_QUEUED} runs already queued", spec)
         else:
-            w.pending.append(PendingRun(run_id=st.run_id, trigger=st.trigger, scheduled_time=n.rfc3339(st.scheduled),
-                                        attempt=1, not_before=n.rfc3339(st.scheduled), reason="Queued",
-                                        manual_value=st.manual_value))
+            w.pending.append(
+                PendingRun(
+                    run_id=st.run_id,
+                    trigger=st.trigger,
+                    scheduled_time=n.rfc3339(st.scheduled),
+                    attempt=1,
+                    not_before=n.rfc3339(st.scheduled),
+                    reason="Queued",
+                    manual_value=st.manual_value,
+                )
+            )
     else:  # Forbid
         running = ", ".join(a.run_id for a in w.active)
-        _skip(w, st.run_id, st.trigger, st.scheduled, "ConcurrencyForbid",
-              f"run {running} is still active (concurrencyPolicy Forbid)", spec)
+        _skip(
+            w,
+            st.run_id,
+            st.trigger,
+            st.scheduled,
+            "ConcurrencyForbid",
+            f"run {running} is still active (concurrencyPolicy Forbid)",
+            spec,
+        )
 
 
 def _drain_pending(w: _Work, spec: OpenClawCronJobSpec, suspended: bool) -> None:
@@ -321,8 +404,16 @@ def _drain_pending(w: _Work, spec: OpenClawCronJobSpec, suspended: bool) -> None
         if w.free is not None and w.free <= 0:
             break
         w.pending.remove(p)
-        w.start(Start(run_id=p.run_id, scheduled=n.parse_time(p.scheduled_time), attempt=p.attempt,
-                      trigger=p.trigger, manual_value=p.manual_value), spec)
+        w.start(
+            Start(
+                run_id=p.run_id,
+                scheduled=n.parse_time(p.scheduled_time),
+                attempt=p.attempt,
+                trigger=p.trigger,
+                manual_value=p.manual_value,
+            ),
+            spec,
+        )
 
 
 def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_changed: bool) -> None:
@@ -335,14 +426,25 @@ def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_ch
         w.counters["missed"] += decision.missed
         w.plan.missed += decision.missed
         last = decision.last_missed
-        w.event("Warning", "Missed", f"{decision.missed} scheduled run(s) missed"
-                f" (latest {n.rfc3339(last) if last else 'unknown'}; catchUp {spec.schedule.catch_up})")
+        w.event(
+            "Warning",
+            "Missed",
+            f"{decision.missed} scheduled run(s) missed"
+            f" (latest {n.rfc3339(last) if last else 'unknown'}; catchUp {spec.schedule.catch_up})",
+        )
         if last is not None:
-            w.records.append(RunRecord(
-                run_id=n.run_id(w.job.ref.name, last), trigger="CatchUp", scheduled_time=n.rfc3339(last), attempts=0,
-                result="Missed", reason="Missed",
-                message=f"{decision.missed} slot(s) not run (catchUp {spec.schedule.catch_up},"
-                        f" startingDeadlineSeconds {spec.schedule.starting_deadline_seconds})"))
+            w.records.append(
+                RunRecord(
+                    run_id=n.run_id(w.job.ref.name, last),
+                    trigger="CatchUp",
+                    scheduled_time=n.rfc3339(last),
+                    attempts=0,
+                    result="Missed",
+                    reason="Missed",
+                    message=f"{decision.missed} slot(s) not run (catchUp {spec.schedule.catch_up},"
+                    f" startingDeadlineSeconds {spec.schedule.starting_deadline_seconds})",
+                )
+            )
         w.last_slot = max(w.last_slot or since, last or since)
     for slot, trigger in decision.run:
         w.last_slot = max(w.last_slot or slot, slot)
@@ -386,8 +488,9 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     suspended = bool(spec and spec.suspend)
     described = status.schedule
     if spec is not None and valid:
-        clock = sched.JobClock(schedule=spec.schedule, created=job.created, uid=job.ref.uid,
-                               default_tz=ctx.settings.default_tz)
+        clock = sched.JobClock(
+            schedule=spec.schedule, created=job.created, uid=job.ref.uid, default_tz=ctx.settings.default_tz
+        )
         described = sched.describe(spec.schedule, ctx.settings.default_tz)
         schedule_changed = status.schedule is not None and status.schedule != described
         _drain_pending(w, spec, suspended)
@@ -400,8 +503,7 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             w.last_manual = job.run_now
             when = now.replace(microsecond=0)
             run_id = n.run_id(job.ref.name, when)
-            _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual",
-                                  manual_value=job.run_now))
+            _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual", manual_value=job.run_now))
         completed = (
             spec.schedule.kind == "at"
             and w.last_slot is not None
@@ -449,14 +551,29 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         old = next((c for c in status.conditions if c.type == "Ready"), None)
         if old is None or old.message != message or old.observed_generation != gen:
             w.event("Warning", "InvalidSpec", truncate(message, 1024) or message)
-        conds = set_condition(conds, "Ready", False, "InvalidSpec", truncate(message, 4096) or message,
-                              now=now, generation=gen)
+        conds = set_condition(
+            conds, "Ready", False, "InvalidSpec", truncate(message, 4096) or message, now=now, generation=gen
+        )
     if w.consecutive >= threshold:
-        conds = set_condition(conds, "Healthy", False, "ConsecutiveFailures",
-                              f"{w.consecutive} consecutive failed runs (threshold {threshold})", now=now, generation=gen)
+        conds = set_condition(
+            conds,
+            "Healthy",
+            False,
+            "ConsecutiveFailures",
+            f"{w.consecutive} consecutive failed runs (threshold {threshold})",
+            now=now,
+            generation=gen,
+        )
     else:
-        conds = set_condition(conds, "Healthy", True, "RunsSucceeding" if w.consecutive == 0 else "BelowThreshold",
-                              f"{w.consecutive} consecutive failed runs", now=now, generation=gen)
+        conds = set_condition(
+            conds,
+            "Healthy",
+            True,
+            "RunsSucceeding" if w.consecutive == 0 else "BelowThreshold",
+            f"{w.consecutive} consecutive failed runs",
+            now=now,
+            generation=gen,
+        )
 
     new_status = OpenClawCronJobStatus(
         observed_generation=gen,

@@ -60,8 +60,14 @@ def _runner_json(text: str | None) -> dict[str, Any] | None:
 def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
     """The outcome of a finished run Pod, from the runner's JSON or the container's exit."""
     if pod.reason == "DeadlineExceeded":
-        return Outcome("TimedOut", "DeadlineExceeded", pod.message or "the run exceeded timeoutSeconds", True,
-                       pod.exit_code, finished=pod.finish_time)
+        return Outcome(
+            "TimedOut",
+            "DeadlineExceeded",
+            pod.message or "the run exceeded timeoutSeconds",
+            True,
+            pod.exit_code,
+            finished=pod.finish_time,
+        )
     data = _runner_json(pod.message) if runner else None
     if data is not None:
         delivered = data.get("delivered")
@@ -86,12 +92,20 @@ def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
             finished=pod.finish_time,
         )
     if pod.phase == "Succeeded":
-        return Outcome("Succeeded", None, None, False, pod.exit_code,
-                       output=truncate(pod.message), finished=pod.finish_time)
+        return Outcome(
+            "Succeeded", None, None, False, pod.exit_code, output=truncate(pod.message), finished=pod.finish_time
+        )
     reason = pod.reason or ("Error" if pod.exit_code else "Failed")
     message = pod.message or (f"exit code {pod.exit_code}" if pod.exit_code is not None else None)
-    return Outcome("Failed", reason, truncate(message, MAX_MESSAGE_BYTES), True, pod.exit_code,
-                   output=truncate(pod.message), finished=pod.finish_time)
+    return Outcome(
+        "Failed",
+        reason,
+        truncate(message, MAX_MESSAGE_BYTES),
+        True,
+        pod.exit_code,
+        output=truncate(pod.message),
+        finished=pod.finish_time,
+    )
 
 
 def record(
@@ -109,7 +123,7 @@ def record(
     done = outcome.finished or now
     return RunRecord(
         run_id=run_id,
-        trigger=trigger,  # type: ignore[arg-type]
+        trigger=trigger,
         scheduled_time=n.rfc3339(scheduled),
         start_time=n.rfc3339(start) if start else None,
         completion_time=n.rfc3339(done),
@@ -127,15 +141,27 @@ def record(
 
 
 def set_condition(
-    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, *, now: datetime,
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
     generation: int | None,
 ) -> list[Condition]:
     """Conditions with `type_` set; lastTransitionTime moves only when the status flips."""
     value = "True" if status else "False"
     old = next((c for c in conditions if c.type == type_), None)
     since = old.last_transition_time if old and old.status == value and old.last_transition_time else n.rfc3339(now)
-    new = Condition(type=type_, status=value, reason=reason, message=message, last_transition_time=since,
-                    observed_generation=generation)
+    new = Condition(
+        type=type_,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
     return [c for c in conditions if c.type != type_] + [new]
 
 

@@ -36,12 +36,22 @@ def test_runner_pod_contract() -> None:
     meta = pod["metadata"]
     assert meta["name"] == "morning-status-1768240800"
     assert meta["labels"] == {
-        n.LABEL_JOB: "morning-status", n.LABEL_RUN_ID: "morning-status-1768240800", n.LABEL_ATTEMPT: "1",
-        n.LABEL_TRIGGER: "Schedule", n.LABEL_MANAGED_BY: n.MANAGED_BY,
+        n.LABEL_JOB: "morning-status",
+        n.LABEL_RUN_ID: "morning-status-1768240800",
+        n.LABEL_ATTEMPT: "1",
+        n.LABEL_TRIGGER: "Schedule",
+        n.LABEL_MANAGED_BY: n.MANAGED_BY,
     }
     assert meta["annotations"][n.ANNOTATION_SCHEDULED_TIME] == "2026-01-12T18:00:00Z"
-    assert meta["ownerReferences"] == [{"apiVersion": "cron.openclaw.io/v1alpha1", "kind": "OpenClawCronJob",
-                                        "name": "morning-status", "uid": "uid-123", "controller": True}]
+    assert meta["ownerReferences"] == [
+        {
+            "apiVersion": "cron.openclaw.io/v1alpha1",
+            "kind": "OpenClawCronJob",
+            "name": "morning-status",
+            "uid": "uid-123",
+            "controller": True,
+        }
+    ]
     spec = pod["spec"]
     assert spec["restartPolicy"] == "Never" and spec["activeDeadlineSeconds"] == 600
     assert spec["automountServiceAccountToken"] is False
@@ -49,8 +59,12 @@ def test_runner_pod_contract() -> None:
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     c = spec["containers"][0]
     assert c["command"] == ["openclaw-cron-runner"] and c["image"] == "example.org/ocj:1"
-    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     env = _env(pod)
     assert env[n.ENV_HOOKS_TOKEN] == {"secretKeyRef": {"name": "openclaw-hooks", "key": "token"}}
     assert env[n.ENV_GATEWAY_URL] == "http://gw:18789"
@@ -64,8 +78,13 @@ def test_runner_pod_contract() -> None:
 def test_job_gateway_and_template_override_defaults() -> None:
     spec = _spec(
         gateway={"url": "http://other:1", "tokenSecretRef": {"name": "mine", "key": "k"}},
-        template={"serviceAccountName": "runner", "nodeSelector": {"pool": "a"}, "labels": {"team": "x"},
-                  "tolerations": [{"key": "k", "operator": "Exists"}], "priorityClassName": "low"},
+        template={
+            "serviceAccountName": "runner",
+            "nodeSelector": {"pool": "a"},
+            "labels": {"team": "x"},
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "priorityClassName": "low",
+        },
     )
     pod = render_pod(REF, spec, Start("r", WHEN, 2, "Retry"), SETTINGS)
     env = _env(pod)
@@ -81,9 +100,15 @@ def test_job_gateway_and_template_override_defaults() -> None:
 
 def test_command_pod_uses_users_image_and_logs_fallback() -> None:
     spec = _spec(
-        payload={"kind": "command", "image": "busybox:1.36", "command": ["sh", "-c"], "args": ["echo hi"],
-                 "env": [{"name": "A", "value": "1"}], "workingDir": "/work",
-                 "resources": {"limits": {"cpu": "1"}}},
+        payload={
+            "kind": "command",
+            "image": "busybox:1.36",
+            "command": ["sh", "-c"],
+            "args": ["echo hi"],
+            "env": [{"name": "A", "value": "1"}],
+            "workingDir": "/work",
+            "resources": {"limits": {"cpu": "1"}},
+        },
         delivery=None,
     )
     pod = render_pod(REF, spec, Start("r", WHEN, 1, "Manual", manual_value="now"), SETTINGS)

@@ -46,8 +46,9 @@ class World:
 
     def step(self, at: datetime, *, errors: tuple[FieldError, ...] = ()) -> Plan:
         views = [v for v in (pod_view(p) for p in self.pods.values()) if v]
-        ctx = Context(now=at, settings=self.settings, global_free=self.global_free, extra_errors=errors,
-                      gone=frozenset(self.gone))
+        ctx = Context(
+            now=at, settings=self.settings, global_free=self.global_free, extra_errors=errors, gone=frozenset(self.gone)
+        )
         plan = reconcile(self.job, views, ctx)
         for st in plan.starts:
             assert plan.spec is not None
@@ -63,16 +64,34 @@ class World:
     def edit(self, **over: Any) -> None:
         self.job = replace(self.job, spec={**self.job.spec, **over}, generation=self.job.generation + 1)
 
-    def finish(self, name: str, *, ok: bool, at: datetime, message: str | None = None, exit_code: int | None = None,
-               reason: str | None = None) -> None:
+    def finish(
+        self,
+        name: str,
+        *,
+        ok: bool,
+        at: datetime,
+        message: str | None = None,
+        exit_code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
         pod = self.pods[name]
         code = exit_code if exit_code is not None else (0 if ok else 1)
         pod["status"] = {
             "phase": "Succeeded" if ok else "Failed",
             "startTime": pod["metadata"]["creationTimestamp"],
-            "containerStatuses": [{"name": "run", "state": {"terminated": {
-                "exitCode": code, "reason": "Completed" if ok else "Error", "message": message,
-                "finishedAt": n.rfc3339(at)}}}],
+            "containerStatuses": [
+                {
+                    "name": "run",
+                    "state": {
+                        "terminated": {
+                            "exitCode": code,
+                            "reason": "Completed" if ok else "Error",
+                            "message": message,
+                            "finishedAt": n.rfc3339(at),
+                        }
+                    },
+                }
+            ],
         }
         if reason:
             pod["status"]["reason"] = reason
@@ -86,8 +105,9 @@ class World:
 
 
 def runner_msg(result: str, reason: str | None = None, retryable: bool = False, **extra: Any) -> str:
-    return json.dumps({"result": result, "reason": reason, "message": extra.pop("message", result),
-                       "retryable": retryable, **extra})
+    return json.dumps(
+        {"result": result, "reason": reason, "message": extra.pop("message", result), "retryable": retryable, **extra}
+    )
 
 
 def test_first_slot_starts_a_pod_and_status_says_running() -> None:
@@ -112,8 +132,12 @@ def test_success_is_recorded_with_gateway_run_id() -> None:
     w = World(spec())
     w.step(T0 + timedelta(seconds=60))
     pod = w.status["active"][0]["podName"]
-    w.finish(pod, ok=True, at=T0 + timedelta(seconds=65),
-             message=runner_msg("Succeeded", gatewayRunId="run-42", delivered=True, output="done"))
+    w.finish(
+        pod,
+        ok=True,
+        at=T0 + timedelta(seconds=65),
+        message=runner_msg("Succeeded", gatewayRunId="run-42", delivered=True, output="done"),
+    )
     plan = w.step(T0 + timedelta(seconds=66))
     rec = w.status["recentRuns"][0]
     assert rec["result"] == "Succeeded"
@@ -162,8 +186,9 @@ def test_retry_after_delay_gets_its_own_pod_then_succeeds() -> None:
     w = World(spec(retry={"limit": 2, "delaySeconds": 30}))
     w.step(T0 + timedelta(seconds=60))
     first = w.status["active"][0]["podName"]
-    w.finish(first, ok=False, at=T0 + timedelta(seconds=62),
-             message=runner_msg("Failed", "GatewayError", retryable=True))
+    w.finish(
+        first, ok=False, at=T0 + timedelta(seconds=62), message=runner_msg("Failed", "GatewayError", retryable=True)
+    )
     plan = w.step(T0 + timedelta(seconds=62))
     assert [e.reason for e in plan.events] == ["Retrying"]
     assert w.status["pending"][0]["attempt"] == 2
@@ -184,8 +209,12 @@ def test_non_retryable_failure_skips_remaining_retries() -> None:
     w = World(spec(retry={"limit": 3, "delaySeconds": 1}))
     w.step(T0 + timedelta(seconds=60))
     pod = w.status["active"][0]["podName"]
-    w.finish(pod, ok=False, at=T0 + timedelta(seconds=61),
-             message=runner_msg("Failed", "Unauthorized", retryable=False, message="401 from gateway"))
+    w.finish(
+        pod,
+        ok=False,
+        at=T0 + timedelta(seconds=61),
+        message=runner_msg("Failed", "Unauthorized", retryable=False, message="401 from gateway"),
+    )
     w.step(T0 + timedelta(seconds=62))
     rec = w.status["recentRuns"][0]
     assert (rec["result"], rec["reason"], rec["attempts"]) == ("Failed", "Unauthorized", 1)
@@ -253,12 +282,16 @@ def test_stuck_pending_fails_with_waiting_reason_and_deletes_pod() -> None:
     w = World(spec())
     w.step(T0 + timedelta(seconds=60))
     pod = w.status["active"][0]["podName"]
-    w.pods[pod]["status"] = {"phase": "Pending", "containerStatuses": [
-        {"name": "run", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}]}
+    w.pods[pod]["status"] = {
+        "phase": "Pending",
+        "containerStatuses": [
+            {"name": "run", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}
+        ],
+    }
     assert w.step(T0 + timedelta(seconds=100)).finished == []
     plan = w.step(T0 + timedelta(seconds=181))
     assert (pod, "ImagePullBackOff") in plan.deletes
-    rec = w.status["recentRuns"][0]
+    rec = next(r for r in w.status["recentRuns"] if r["result"] != "Missed")
     assert (rec["result"], rec["reason"]) == ("Failed", "ImagePullBackOff")
     assert "pull access denied" in rec["message"]
 
@@ -277,13 +310,13 @@ def test_deadline_exceeded_is_timed_out() -> None:
 def test_catch_up_after_downtime(catch_up: str, runs: int, missed: int) -> None:
     w = World(spec(concurrencyPolicy="Allow", schedule={"kind": "every", "every": "60s", "catchUp": catch_up}))
     w.step(T0 + timedelta(seconds=10))
-    plan = w.step(T0 + timedelta(seconds=630))  # ten slots passed while "down"
+    plan = w.step(T0 + timedelta(seconds=645))  # ten slots passed while "down", the last 45 s ago
     assert len(plan.starts) == runs
     assert all(s.trigger == "CatchUp" for s in plan.starts)
     assert w.status["counters"]["missed"] == missed
     assert [e.reason for e in plan.events].count("Missed") == (1 if missed else 0)
     # the missed slots are not reported again
-    again = w.step(T0 + timedelta(seconds=631))
+    again = w.step(T0 + timedelta(seconds=646))
     assert again.missed == 0 and w.status["counters"]["missed"] == missed
 
 
@@ -303,7 +336,7 @@ def test_suspend_then_resume_applies_catch_up_once() -> None:
     assert w.status["state"] == "Suspended" and "nextRunTime" not in w.status
     assert w.step(T0 + timedelta(seconds=300)).starts == []
     w.edit(suspend=False)
-    plan = w.step(T0 + timedelta(seconds=310))
+    plan = w.step(T0 + timedelta(seconds=340))  # slot 300 is 40 s old: a catch-up, not on time
     assert [s.trigger for s in plan.starts] == ["CatchUp"]
     assert w.status["counters"]["missed"] == 4
 
@@ -367,8 +400,9 @@ def test_missing_secret_is_invalid() -> None:
 
 
 def test_history_limits_prune_old_pods_and_cap_status() -> None:
-    w = World(spec(concurrencyPolicy="Allow", history={"successfulPodsLimit": 2, "failedPodsLimit": 1,
-                                                       "statusLimit": 3}))
+    w = World(
+        spec(concurrencyPolicy="Allow", history={"successfulPodsLimit": 2, "failedPodsLimit": 1, "statusLimit": 3})
+    )
     for i in range(1, 7):
         at = T0 + timedelta(seconds=60 * i)
         w.step(at)
@@ -399,8 +433,12 @@ def test_consecutive_failures_flip_healthy_and_alert_once() -> None:
 def test_output_and_message_are_bounded() -> None:
     w = World(spec())
     w.step(T0 + timedelta(seconds=60))
-    w.finish(w.status["active"][0]["podName"], ok=False, at=T0 + timedelta(seconds=61),
-             message=runner_msg("Failed", "AgentError", message="x" * 5000, output="y" * 5000))
+    w.finish(
+        w.status["active"][0]["podName"],
+        ok=False,
+        at=T0 + timedelta(seconds=61),
+        message=runner_msg("Failed", "AgentError", message="x" * 5000, output="y" * 5000),
+    )
     w.step(T0 + timedelta(seconds=62))
     rec = w.status["recentRuns"][0]
     assert len(rec["message"].encode()) <= 1024 and len(rec["output"].encode()) <= 1024
