@@ -145,10 +145,10 @@ class Payload(Model):
     # command
     image: str | None = Field(None, min_length=1, max_length=512, description="command: container image.")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
-    command: list[str] | None = Field(None, description="command: entrypoint.")
-    args: list[str] | None = Field(None, description="command: arguments.")
-    env: list[EnvVar] | None = Field(None, description="command: environment.")
-    env_from: list[Preserved] | None = Field(None, description="command: envFrom sources (core/v1).")
+    command: list[str] | None = Field(None, max_length=64, description="command: entrypoint.")
+    args: list[str] | None = Field(None, max_length=256, description="command: arguments.")
+    env: list[EnvVar] | None = Field(None, max_length=256, description="command: environment.")
+    env_from: list[Preserved] | None = Field(None, max_length=64, description="command: envFrom sources (core/v1).")
     working_dir: str | None = Field(None, max_length=4096)
     resources: Preserved | None = Field(None, description="command: container resources (core/v1).")
 
@@ -219,7 +219,7 @@ class PodTemplate(Model):
 
     service_account_name: str | None = Field(None, max_length=253, pattern=DNS_LABEL)
     node_selector: dict[str, str] | None = None
-    tolerations: list[Preserved] | None = None
+    tolerations: list[Preserved] | None = Field(None, max_length=64)
     affinity: Preserved | None = None
     priority_class_name: str | None = Field(None, max_length=253)
     labels: dict[str, str] | None = None
@@ -354,7 +354,7 @@ class OpenClawCronJobStatus(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     observed_generation: int | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(default_factory=list, max_length=16)
     schedule: str | None = None
     state: State | None = None
     next_run_time: str | None = None
@@ -363,8 +363,8 @@ class OpenClawCronJobStatus(Model):
     last_run_result: RunResult | None = None
     consecutive_failures: int = 0
     counters: Counters = Field(default_factory=Counters)
-    active: list[ActiveRun] = Field(default_factory=list)
-    pending: list[PendingRun] = Field(default_factory=list)
+    active: list[ActiveRun] = Field(default_factory=list, max_length=256)
+    pending: list[PendingRun] = Field(default_factory=list, max_length=256)
     recent_runs: list[RunRecord] = Field(default_factory=list, max_length=MAX_STATUS_RUNS)
     last_manual_run: str | None = Field(None, description="The run-now annotation value last acted on.")
     last_slot: str | None = Field(None, description="The newest schedule slot handled (run, skipped or missed).")
