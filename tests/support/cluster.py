@@ -1,0 +1,389 @@
+"""A whole emulated cluster for tests: API server + simulated kubelet in a background thread.
+
+The operator under test is a separate process (as in production) that reaches the
+emulator through a kubeconfig; tests talk to it the same way (kubectl, the official
+client) and, for assertions and fault injection, through `Cluster` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import kmock
+import yaml
+
+from .emulator import EmulatedApiServer, Fault
+from .kubelet import SimulatedKubelet
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL = os.environ.get("KUBECTL") or str(REPO / ".tools" / "bin" / "kubectl")
+CRD_FILE = REPO / "crds" / "cron.openclaw.io_openclawcronjobs.yaml"
+TOKEN = "emulated-cluster-token"
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, message: str = "condition"
+) -> T:
+    """Poll until `predicate()` is truthy and return it; generous but bounded for loaded CI."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # a transient read failure is another poll, not a test failure
+            last_error = e
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"timed out after {timeout}s waiting for {message}"
+                + (f" (last error: {last_error!r})" if last_error else "")
+            )
+        time.sleep(interval)
+
+
+def write_kubeconfig(path: Path, server: str, namespace: str = "default", token: str = TOKEN) -> Path:
+    """A kubeconfig for a plain-HTTP server with a dummy bearer token."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulated", "cluster": {"server": server}}],
+        "users": [{"name": "emulated", "user": {"token": token}}],
+        "contexts": [
+            {"name": "emulated", "context": {"cluster": "emulated", "user": "emulated", "namespace": namespace}}
+        ],
+        "current-context": "emulated",
+        "preferences": {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def minimal_ocj_crd() -> dict[str, Any]:
+    """Stand-in for crds/ until it is generated: right names, status subresource, printer columns."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "openclawcronjobs.cron.openclaw.io"},
+        "spec": {
+            "group": "cron.openclaw.io",
+            "scope": "Namespaced",
+            "names": {
+                "kind": "OpenClawCronJob",
+                "plural": "openclawcronjobs",
+                "singular": "openclawcronjob",
+                "shortNames": ["ocj"],
+                "categories": ["openclaw"],
+                "listKind": "OpenClawCronJobList",
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Schedule", "type": "string", "jsonPath": ".status.schedule"},
+                        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+                        {"name": "State", "type": "string", "jsonPath": ".status.state"},
+                        {"name": "Last Run", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+                        {"name": "Result", "type": "string", "jsonPath": ".status.lastRunResult"},
+                        {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunTime"},
+                        {"name": "Failures", "type": "integer", "jsonPath": ".status.consecutiveFailures"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                    "properties": {"suspend": {"type": "boolean"}},
+                                },
+                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def ocj_crd() -> dict[str, Any]:
+    """The project's generated CRD when present, else `minimal_ocj_crd()`."""
+    if CRD_FILE.exists():
+        docs = [d for d in yaml.safe_load_all(CRD_FILE.read_text()) if d]
+        if docs:
+            return dict(docs[0])
+    return minimal_ocj_crd()
+
+
+class Cluster:
+    """Emulated API server (+ kubelet) on 127.0.0.1:<free port>, run in a daemon thread.
+
+    Thread rule: the emulator and kubelet live on the cluster's event loop; from a test,
+    reach them through `call()` / `run()` (or the helpers here), never directly mutate.
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        kubelet: bool = True,
+        port: int = 0,
+        install_crd: bool = True,
+        emulator_options: Mapping[str, Any] | None = None,
+        kubelet_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emulated-cluster-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.emulator = EmulatedApiServer(**dict(emulator_options or {}))
+        self.kubelet: SimulatedKubelet | None = None
+        self._want_kubelet = kubelet
+        self._kubelet_options = dict(kubelet_options or {})
+        self._port = port
+        self._install_crd = install_crd
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self._processes: list[OperatorProcess] = []
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._main, name="emulated-cluster", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30) or self._error is not None:
+            raise RuntimeError(f"the emulated cluster did not start: {self._error!r}")
+        write_kubeconfig(self.kubeconfig, self.url)
+        if self._install_crd:
+            self.apply(ocj_crd())
+        return self
+
+    def stop(self) -> None:
+        for process in list(self._processes):
+            process.stop()
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(30)
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self.emulator, kmock.Server(self.emulator, port=self._port or None) as server:
+            self.port = server.port
+            if self._want_kubelet:
+                self.kubelet = SimulatedKubelet(self.url, workdir=self.workdir / "kubelet", **self._kubelet_options)
+                self.emulator.log_provider = self.kubelet.logs
+                await self.kubelet.start()
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                if self.kubelet is not None:
+                    await self.kubelet.stop()
+                await self.emulator.aclose()
+
+    # --- crossing into the cluster's loop ------------------------------------------------
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a plain function on the cluster's loop thread and return its result."""
+
+        async def wrapper() -> T:
+            return fn(*args, **kwargs)
+
+        return self.run(wrapper())
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        assert self._loop is not None, "the cluster is not started"
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout)
+
+    # --- object helpers (no HTTP, no API call records) -----------------------------------
+
+    def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.call(self.emulator.get_object, api_version, plural, namespace, name)
+
+    def list(self, api_version: str, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self.call(self.emulator.list_objects, api_version, plural, namespace)
+
+    def history(self, api_version: str, plural: str, namespace: str | None, name: str) -> list[dict[str, Any] | None]:
+        """Every stored version of an object (None marks a deletion), via kmock's `objects` store."""
+
+        def versions() -> list[dict[str, Any] | None]:
+            group, _, version = api_version.rpartition("/")
+            key = (kmock.resource(group, version, plural), namespace, name)
+            if key not in self.emulator.objects:
+                return []
+            return [None if v is None else json.loads(json.dumps(v.raw)) for v in self.emulator.objects[key].history]
+
+        return self.call(versions)
+
+    def pods(self, namespace: str | None = "default") -> list[dict[str, Any]]:
+        return self.list("v1", "pods", namespace)
+
+    def pod(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        return self.get("v1", "pods", namespace, name)
+
+    def inject(self, fault: Fault) -> Fault:
+        return self.call(self.emulator.inject, fault)
+
+    def pause(self) -> None:
+        self.call(self.emulator.pause)
+
+    def resume(self) -> None:
+        self.call(self.emulator.resume)
+
+    def disconnect_watches(self) -> None:
+        self.call(self.emulator.disconnect_watches)
+
+    def writes(self, user_agent: str | None = None, exclude: tuple[str, ...] = ()) -> dict[tuple[str, str], int]:
+        """Successful API writes by (verb, resource); e.g. `exclude=("kubectl", "simulated-kubelet")`."""
+        return dict(self.call(self.emulator.writes, user_agent, exclude))
+
+    # --- clients -------------------------------------------------------------------------
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a client process: KUBECONFIG, a private kubectl cache, PATH with kubectl."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["KUBECACHEDIR"] = str(self.workdir / "kube-cache")
+        env["PATH"] = os.pathsep.join(
+            [str(Path(KUBECTL).parent), str(Path(sys.executable).parent), env.get("PATH", "")]
+        )
+        env.update(extra)
+        return env
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl against the emulator; raises with its stderr when `check` fails."""
+        result = subprocess.run(
+            [KUBECTL, *args], input=input, capture_output=True, text=True, env=self.env(), timeout=timeout
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def apply(self, *objects: Mapping[str, Any]) -> None:
+        """Client-side `kubectl apply` of manifests (what users do)."""
+        # JSON documents: kubectl's YAML 1.1 parser would read an unquoted `y` as a boolean.
+        self.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objects))
+
+    def api_client(self) -> Any:
+        """An official `kubernetes.client.ApiClient` configured from this cluster's kubeconfig."""
+        import kubernetes
+
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
+        return kubernetes.client.ApiClient(configuration)
+
+    # --- the operator (or any kopf script) as a separate process --------------------------
+
+    def start_process(
+        self,
+        args: Iterable[str],
+        *,
+        name: str = "operator",
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> OperatorProcess:
+        process = OperatorProcess(list(args), self.env(**dict(env or {})), self.workdir / f"{name}.log", cwd=cwd)
+        self._processes.append(process)
+        return process
+
+    def start_operator(self, *args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:
+        """`openclaw-cron-operator` (the console script) against this cluster."""
+        exe = Path(sys.executable).parent / "openclaw-cron-operator"
+        return self.start_process([str(exe), *args], env=env)
+
+
+class OperatorProcess:
+    """A subprocess whose combined output goes to a log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
+        self.args = args
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            args, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+        wait_for(lambda: text in self.logs() or not self.running(), timeout, 0.1, f"{text!r} in {self.log_path}")
+        if text not in self.logs():
+            raise AssertionError(
+                f"process exited ({self.process.returncode}) before logging {text!r}:\n{self.logs()[-4000:]}"
+            )
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+        self._log.close()
+        return self.process.returncode
