@@ -237,8 +237,9 @@ class Notification:
         title, body = self.rendered()
         data: dict[str, object] = {"kind": self.kind, "job": self.job, "namespace": self.namespace}
         for name in PLACEHOLDERS:
-            if name in self.context and name not in data:
-                data[name] = self.context[name]
+            value = self.context.get(name)
+            if value not in (None, "") and name not in data:
+                data[name] = value
         data.update(title=title, body=body)
         return data
 

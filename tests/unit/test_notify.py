@@ -131,6 +131,7 @@ def test_default_and_custom_templates() -> None:
     ok = Notification.for_run(notify, "success", "ops", "daily", record("Succeeded", reason=None, output=None), 0)
     _t, ok_body = ok.rendered()
     assert "Reason:" not in ok_body and "Error:" not in ok_body  # empty fields are hidden
+    assert "reason" not in ok.fields() and ok.fields()["result"] == "Succeeded"  # ... in the webhook JSON too
 
     custom = Notify(
         channels=["a"], template=NotifyTemplate(title="{{kind}}: {{job}}", body="{{result}} after {{attempts}}")
