@@ -128,6 +128,18 @@ class Payload(Model):
             ("self.kind != 'agentTurn' || has(self.message)", "payload.message is required for agentTurn"),
             ("self.kind != 'systemEvent' || has(self.text)", "payload.text is required for systemEvent"),
             ("self.kind != 'command' || has(self.image)", "payload.image is required for command"),
+            (
+                "self.kind == 'agentTurn' || !(has(self.message) || has(self.model) || has(self.thinking)"
+                " || has(self.name) || has(self.timeoutSeconds))",
+                "payload.message, model, thinking, name and timeoutSeconds are only for agentTurn",
+            ),
+            ("self.kind == 'systemEvent' || !has(self.text)", "payload.text is only for systemEvent"),
+            (
+                "self.kind == 'command' || !(has(self.image) || has(self.command) || has(self.args) || has(self.env)"
+                " || has(self.envFrom) || has(self.workingDir) || has(self.resources) || has(self.imagePullPolicy))",
+                "payload.image, command, args, env, envFrom, workingDir, resources and imagePullPolicy"
+                " are only for command",
+            ),
         )
     )
 
@@ -199,6 +211,10 @@ class Retry(Model):
                 "!has(self.maxDelaySeconds) || self.maxDelaySeconds >= self.delaySeconds",
                 "retry.maxDelaySeconds must be at least retry.delaySeconds",
             ),
+            (
+                "!has(self.maxDelaySeconds) || self.backoff == 'Exponential'",
+                "retry.maxDelaySeconds is only for backoff Exponential",
+            ),
         )
     )
 
@@ -250,6 +266,12 @@ class OpenClawCronJobSpec(Model):
                 "!has(self.sessionTarget) || (self.payload.kind == 'systemEvent' ? self.sessionTarget == 'main'"
                 " : self.payload.kind == 'agentTurn' ? self.sessionTarget == 'isolated' : true)",
                 "sessionTarget must be main for systemEvent and isolated for agentTurn",
+            ),
+            ("!has(self.delivery) || self.payload.kind == 'agentTurn'", "delivery is only for agentTurn payloads"),
+            (
+                "!has(self.payload.timeoutSeconds) || !has(self.timeoutSeconds)"
+                " || self.payload.timeoutSeconds <= self.timeoutSeconds",
+                "payload.timeoutSeconds must not exceed spec.timeoutSeconds",
             ),
         )
     )

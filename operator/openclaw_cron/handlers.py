@@ -33,6 +33,7 @@ from .validation import FieldError
 log = logging.getLogger("openclaw_cron")
 SECRET_CACHE_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = 5.0
+DELETE_MEMORY_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -52,6 +53,8 @@ class Runtime:
     inflight: set[str] = field(default_factory=set)
     cap_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
+    #: Pods we asked to delete, until when we do not ask again.
+    deleting: dict[str, float] = field(default_factory=dict)
 
     def wake(self, uid: str) -> None:
         event = self.wakers.get(uid)
@@ -71,7 +74,6 @@ def configure(settings: kopf.OperatorSettings, ours: Settings) -> None:
     settings.watching.client_timeout = 330
     settings.batching.worker_limit = 1000
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.peering.name = ours.peering_name
     settings.peering.priority = ours.priority
 
 
@@ -91,13 +93,11 @@ def pod_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def job_changed(uid: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+def job_changed(uid: str, memo: kopf.Memo, type: str | None, namespace: str | None, name: str, **_: Any) -> None:
+    # An event handler, not on.delete: kopf keeps no per-object state for these (no extra writes).
+    if type == "DELETED":
+        metrics.forget_job(namespace or "", name)
     runtime(memo).wake(uid)
-
-
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-def job_deleted(namespace: str | None, name: str, **_: Any) -> None:
-    metrics.forget_job(namespace or "", name)
 
 
 async def _secret_errors(rt: Runtime, job: JobView) -> tuple[FieldError, ...]:
@@ -216,7 +216,13 @@ async def _apply(
                 raise
             if not created:
                 rt.inflight.discard(pod)
-                logger.info("pod %s already exists; run %s was started before", pod, start.run_id)
+                log.info(
+                    "%s/%s: pod %s already exists; run %s was started before",
+                    job.ref.namespace,
+                    job.ref.name,
+                    pod,
+                    start.run_id,
+                )
             lag = (now - start.scheduled).total_seconds() if start.trigger == "Schedule" else None
             metrics.run_started(job.ref.namespace, job.ref.name, start.trigger)
             if lag is not None and start.attempt == 1:
@@ -229,9 +235,22 @@ async def _apply(
             job.ref.namespace, job.ref.name, status, body.get("metadata", {}).get("resourceVersion")
         )
     for pod, why in plan.deletes:
-        logger.info("deleting pod %s (%s)", pod, why)
+        if rt.deleting.get(pod, 0.0) > time.monotonic():
+            continue  # asked already; the watch has not caught up yet
+        rt.deleting[pod] = time.monotonic() + DELETE_MEMORY_SECONDS
+        log.info("%s/%s: deleting pod %s (%s)", job.ref.namespace, job.ref.name, pod, why)
         await rt.kube.delete_pod(job.ref.namespace, pod)
+    if len(rt.deleting) > 10000:
+        rt.deleting = {k: v for k, v in rt.deleting.items() if v > time.monotonic()}
     for ev in plan.events:
+        log.log(
+            logging.WARNING if ev.type == "Warning" else logging.INFO,
+            "%s/%s: %s: %s",
+            job.ref.namespace,
+            job.ref.name,
+            ev.reason,
+            ev.message,
+        )
         kopf.event(cast(kopf.Body, body), type=ev.type, reason=ev.reason, message=ev.message)
     for rec in plan.finished:
         metrics.run_finished(job.ref.namespace, job.ref.name, rec.result, rec.trigger, rec.duration_seconds)
@@ -257,7 +276,7 @@ async def _apply(
         waiting=len(status.get("pending", [])),
     )
     if plan.delete_job:
-        logger.info("deleteAfterRun: deleting %s/%s after a successful run", job.ref.namespace, job.ref.name)
+        log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", job.ref.namespace, job.ref.name)
         await rt.kube.delete_job(job.ref.namespace, job.ref.name, job.ref.uid)
     return written
 

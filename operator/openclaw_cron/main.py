@@ -69,12 +69,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
+    if not args.verbose:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # per-handler chatter
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     kopf.run(
         standalone=args.standalone,
         priority=settings.priority,
-        peering_name=settings.peering_name,
+        # a peering name makes peering mandatory in kopf, which would pause a standalone operator
+        peering_name=None if args.standalone else settings.peering_name,
         liveness_endpoint=args.liveness,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

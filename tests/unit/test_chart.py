@@ -101,7 +101,7 @@ def validate_all(objs: list[dict[str, Any]]) -> None:
 
 @pytest.fixture(scope="module")
 def monitored_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The chart with sample files/ (the real ones are owned elsewhere and may be absent)."""
+    """The chart with its files/ (samples only if the real ones are absent)."""
     chart = tmp_path_factory.mktemp("chart") / "openclaw-cron-operator"
     shutil.copytree(CHART, chart)
     files = chart / "files"
@@ -122,7 +122,7 @@ MATRIX: dict[str, dict[str, Any]] = {
     "two-namespaces": {"watch": {"namespaces": ["assistants", "ops"]}},
     "ha": {"replicas": 2},
     "networkpolicy": {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}},
-    "notify": {"notify": {"channels": {"ops": {"type": "slack", "url": "https://hooks.slack.com/x"}}}},
+    "notify": {"notify": {"channels": {"ops": {"type": "slack", "webhookUrl": "https://hooks.slack.com/x"}}}},
     "notify-existing": {"notify": {"existingSecret": "my-notify", "key": "channels.yaml"}},
     "standalone": {"peering": {"enabled": False}},
     "no-rbac-no-sa": {"rbac": {"create": False}, "serviceAccount": {"create": False, "name": "ops"}},
@@ -150,10 +150,12 @@ def test_monitoring_on_renders_servicemonitor_rule_and_dashboard(monitored_chart
     (sm,) = find(objs, "ServiceMonitor")
     assert sm["metadata"]["labels"]["release"] == "kps"
     (rule,) = find(objs, "PrometheusRule")
-    assert rule["spec"]["groups"][0]["name"] == "openclaw-cron"
+    expected_groups = yaml.safe_load((monitored_chart / "files" / "prometheus-rules.yaml").read_text())["groups"]
+    assert rule["spec"]["groups"] == expected_groups
     (dash,) = find(objs, "ConfigMap")
     assert dash["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(dash["data"]["openclaw-cron-operator.json"])["title"] == "OpenClaw Cron"
+    expected = json.loads((monitored_chart / "files" / "grafana-dashboard.json").read_text())
+    assert json.loads(dash["data"]["openclaw-cron-operator.json"]) == expected
 
 
 def test_monitoring_off_by_default_and_rule_needs_its_file(tmp_path: Path) -> None:
@@ -268,7 +270,7 @@ def test_ha_without_peering_fails() -> None:
 
 
 def test_notify_channels_secret_mounted() -> None:
-    channels = {"ops": {"type": "slack", "url": "https://hooks.slack.com/x"}}
+    channels = {"ops": {"type": "slack", "webhookUrl": "https://hooks.slack.com/x"}}
     objs = render({"notify": {"channels": channels}})
     (secret,) = find(objs, "Secret")
     content = yaml.safe_load(secret["stringData"]["notify.yaml"])
