@@ -36,7 +36,7 @@ test-gateway:  ## the runner against a real OpenClaw gateway (installs Node 24 +
 	$(PYTEST) tests/gateway -q
 
 test-e2e:  ## against the cluster in KUBECONFIG (skipped when there is none)
-	$(PYTEST) tests/e2e -q -rs
+	$(PYTEST) tests/e2e -q -rs || [ $$? -eq 5 ]  # 5: nothing collected (no cluster)
 
 lint:  ## ruff + mypy --strict
 	$(PY) -m ruff check operator tests hack
@@ -52,9 +52,9 @@ manifests: crds  ## render manifests/install.yaml from the chart's defaults
 bench:  ## N jobs on the emulated API: lag percentiles, runs/s, RSS, API writes per run
 	$(PY) hack/bench.py
 
-run:  ## the operator against the current kube context (applies the CRD first)
+run:  ## the operator against the current kube context (applies the CRDs first; standalone)
 	kubectl apply --server-side -f crds/
-	$(VENV)/bin/openclaw-cron-operator
+	$(VENV)/bin/openclaw-cron-operator --standalone
 
 demo:  ## self-contained: emulated API, simulated kubelet, CRD and example jobs
 	$(PY) hack/demo.py

@@ -51,10 +51,11 @@ class Runtime:
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     #: Pods created by us and not yet seen in the index (for the global cap).
     inflight: set[str] = field(default_factory=set)
-    cap_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
     #: Pods we asked to delete, until when we do not ask again.
     deleting: dict[str, float] = field(default_factory=dict)
+    #: Runs each job has waiting for the global cap (job uid → count), for the gauge.
+    cap_waiting: dict[str, int] = field(default_factory=dict)
 
     def wake(self, uid: str) -> None:
         event = self.wakers.get(uid)
@@ -153,12 +154,19 @@ def _newer(a: dict[str, Any], b: dict[str, Any] | None) -> dict[str, Any]:
     return a if ra >= rb else b
 
 
-async def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
+def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
     cap = rt.settings.max_concurrent_runs
     if cap <= 0:
         return None
     running = {p.name for store in index.values() for p in store if not p.finished}
     return max(0, cap - len(running | rt.inflight))
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from `old` to `new` status: changed top-level keys, null for removed ones."""
+    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch
 
 
 def _failed_start(status: dict[str, Any], start: Start, pod: str, message: str, now: datetime) -> dict[str, Any]:
@@ -203,7 +211,6 @@ async def _apply(
         for start in plan.starts:
             manifest = render_pod(job.ref, plan.spec, start, rt.settings)
             pod = manifest["metadata"]["name"]
-            rt.inflight.add(pod)
             try:
                 created = await rt.kube.create_pod(manifest)
             except ApiException as exc:
@@ -230,9 +237,10 @@ async def _apply(
                     job.ref.namespace, job.ref.name, max(0.0, (utcnow() - start.scheduled).total_seconds())
                 )
     written: dict[str, Any] | None = None
-    if status != job.status:
+    patch = status_patch(job.status, status)
+    if patch:
         written = await rt.kube.patch_status(
-            job.ref.namespace, job.ref.name, status, body.get("metadata", {}).get("resourceVersion")
+            job.ref.namespace, job.ref.name, patch, body.get("metadata", {}).get("resourceVersion")
         )
     for pod, why in plan.deletes:
         if rt.deleting.get(pod, 0.0) > time.monotonic():
@@ -275,6 +283,9 @@ async def _apply(
         active=len(status.get("active", [])),
         waiting=len(status.get("pending", [])),
     )
+    if rt.settings.max_concurrent_runs:
+        rt.cap_waiting[job.ref.uid] = sum(1 for p in status.get("pending", []) if p.get("reason") == "GlobalCap")
+        metrics.global_waiting(sum(rt.cap_waiting.values()))
     if plan.delete_job:
         log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", job.ref.namespace, job.ref.name)
         await rt.kube.delete_job(job.ref.namespace, job.ref.name, job.ref.uid)
@@ -303,16 +314,21 @@ async def run_job(
             now = utcnow()
             try:
                 pods = list(run_pods.get(uid, []))
+                extra_errors = await _secret_errors(rt, job)
+                gone = await _confirm_gone(rt, job, pods)
+                # No await from here until the new Pods are registered as in flight: the global
+                # cap is counted and claimed atomically within the event loop.
                 ctx = Context(
                     now=now,
                     settings=rt.settings,
-                    global_free=await _global_free(rt, run_pods),
-                    extra_errors=await _secret_errors(rt, job),
-                    gone=await _confirm_gone(rt, job, pods),
+                    global_free=_global_free(rt, run_pods),
+                    extra_errors=extra_errors,
+                    gone=gone,
                 )
-                async with rt.cap_lock if rt.settings.max_concurrent_runs else _nolock():
-                    plan = reconcile(job, pods, ctx)
-                    written = await _apply(rt, current, job, plan, now, logger)
+                plan = reconcile(job, pods, ctx)
+                if plan.spec is not None:
+                    rt.inflight.update(n.pod_name(job.ref.name, st.scheduled, st.attempt) for st in plan.starts)
+                written = await _apply(rt, current, job, plan, now, logger)
                 if written is not None:
                     ours = written
                 if plan.delete_job:
@@ -331,14 +347,7 @@ async def run_job(
             await _sleep(waker, stopped, delay)
     finally:
         rt.wakers.pop(uid, None)
-
-
-class _nolock:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
+        rt.cap_waiting.pop(uid, None)
 
 
 async def _confirm_gone(rt: Runtime, job: JobView, pods: list[PodView]) -> frozenset[str]:
