@@ -26,7 +26,7 @@ from .api import GROUP, PLURAL, VERSION
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier, load_channels
 from .pods import JobRef, PodView, Start, pod_view, render_pod
-from .reconcile import Context, JobView, Plan, reconcile
+from .reconcile import Context, Event, JobView, Plan, reconcile
 from .settings import Settings
 from .validation import FieldError
 
@@ -162,6 +162,13 @@ def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
     return max(0, cap - len(running | rt.inflight))
 
 
+def _emit(body: dict[str, Any], job: JobView, ev: Event) -> None:
+    """A Kubernetes Event on the job, and the same line in the operator's log."""
+    level = logging.WARNING if ev.type == "Warning" else logging.INFO
+    log.log(level, "%s/%s: %s: %s", job.ref.namespace, job.ref.name, ev.reason, ev.message)
+    kopf.event(cast(kopf.Body, body), type=ev.type, reason=ev.reason, message=ev.message)
+
+
 def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """A JSON merge patch from `old` to `new` status: changed top-level keys, null for removed ones."""
     patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
@@ -221,7 +228,18 @@ async def _apply(
                     )
                     continue
                 raise
-            if not created:
+            if created:
+                # now, not after the status write: a conflict there would adopt the Pod silently
+                _emit(
+                    body,
+                    job,
+                    Event(
+                        "Normal",
+                        "Started",
+                        f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})",
+                    ),
+                )
+            else:
                 rt.inflight.discard(pod)
                 log.info(
                     "%s/%s: pod %s already exists; run %s was started before",
@@ -251,15 +269,7 @@ async def _apply(
     if len(rt.deleting) > 10000:
         rt.deleting = {k: v for k, v in rt.deleting.items() if v > time.monotonic()}
     for ev in plan.events:
-        log.log(
-            logging.WARNING if ev.type == "Warning" else logging.INFO,
-            "%s/%s: %s: %s",
-            job.ref.namespace,
-            job.ref.name,
-            ev.reason,
-            ev.message,
-        )
-        kopf.event(cast(kopf.Body, body), type=ev.type, reason=ev.reason, message=ev.message)
+        _emit(body, job, ev)
     for rec in plan.finished:
         metrics.run_finished(job.ref.namespace, job.ref.name, rec.result, rec.trigger, rec.duration_seconds)
     if plan.missed:

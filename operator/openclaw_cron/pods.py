@@ -5,13 +5,13 @@ Both directions are pure so the reconciler can be tested without an API server.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from . import naming as n
 from .api import GROUP, KIND, VERSION, OpenClawCronJobSpec, Trigger
+from .runner import RunRequest
 from .settings import Settings
 
 RUNNER_COMMAND = "openclaw-cron-runner"
@@ -44,17 +44,6 @@ def runner_budget(timeout_seconds: int) -> int:
     return max(1, timeout_seconds - min(RUNNER_MARGIN_MAX, timeout_seconds // 10))
 
 
-def runner_request(spec: OpenClawCronJobSpec) -> dict[str, Any]:
-    """The JSON the runner gets in OPENCLAW_CRON_REQUEST: what it sends to the gateway."""
-    return {
-        "payload": spec.payload.wire(),
-        "agentId": spec.agent_id,
-        "wakeMode": spec.wake_mode,
-        "delivery": spec.delivery.wire() if spec.delivery else None,
-        "sessionTarget": spec.session_target,
-    }
-
-
 def _env(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
@@ -67,7 +56,7 @@ def _runner_container(job: JobRef, spec: OpenClawCronJobSpec, start: Start, sett
     env = [
         _env(n.ENV_GATEWAY_URL, url),
         {"name": n.ENV_HOOKS_TOKEN, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
-        _env(n.ENV_REQUEST, json.dumps(runner_request(spec), separators=(",", ":"), sort_keys=True)),
+        _env(n.ENV_REQUEST, RunRequest.from_spec(spec).to_env()),
         _env(n.ENV_JOB, f"{job.namespace}/{job.name}"),
         _env(n.ENV_RUN_ID, start.run_id),
         _env(n.ENV_ATTEMPT, str(start.attempt)),

@@ -200,7 +200,7 @@ class _Work:
         if st.attempt == 1:
             self.counters["runs"] += 1
             self.last_schedule = n.rfc3339(st.scheduled)
-        self.event("Normal", "Started", f"started run {st.run_id} attempt {st.attempt} (pod {pod}, {st.trigger})")
+        # the Started event is emitted by the daemon once the Pod really exists
         return True
 
 
@@ -449,8 +449,6 @@ def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_ch
     for slot, trigger in decision.run:
         w.last_slot = max(w.last_slot or slot, slot)
         _admit(w, spec, Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger=trigger))
-    if not decision.run and not decision.missed and w.last_slot is None:
-        return
 
 
 def _prune(w: _Work, pods: list[PodView], spec: OpenClawCronJobSpec | None) -> None:

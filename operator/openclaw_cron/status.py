@@ -5,14 +5,13 @@ Pure functions over the pydantic status models; the reconciler composes them.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from . import naming as n
 from .api import MAX_OUTPUT_BYTES, Condition, DeliveryStatus, RunRecord, RunResult
 from .pods import PodView
+from .runner import parse_result
 
 #: Messages in status are bounded too, like outputs.
 MAX_MESSAGE_BYTES = 1024
@@ -47,16 +46,6 @@ class Outcome:
     finished: datetime | None = None
 
 
-def _runner_json(text: str | None) -> dict[str, Any] | None:
-    if not text or not text.lstrip().startswith("{"):
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) and data.get("result") in ("Succeeded", "Failed", "TimedOut") else None
-
-
 def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
     """The outcome of a finished run Pod, from the runner's JSON or the container's exit."""
     if pod.reason == "DeadlineExceeded":
@@ -68,26 +57,25 @@ def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
             pod.exit_code,
             finished=pod.finish_time,
         )
-    data = _runner_json(pod.message) if runner else None
-    if data is not None:
-        delivered = data.get("delivered")
+    res = parse_result(pod.message or "") if runner else None
+    if res is not None:
         delivery = None
-        if delivered is not None or data.get("reason") == "DeliveryFailed":
+        if res.delivered is not None or res.reason == "DeliveryFailed":
             delivery = DeliveryStatus(
-                status="delivered" if delivered else "not-delivered",
-                delivered=bool(delivered) if delivered is not None else None,
-                error=truncate(data.get("message"), 256) if data.get("reason") == "DeliveryFailed" else None,
+                status="delivered" if res.delivered else "not-delivered",
+                delivered=res.delivered,
+                error=truncate(res.message, 256) if res.reason == "DeliveryFailed" else None,
             )
-        result: RunResult = data["result"]
-        reason = data.get("reason") or (None if result == "Succeeded" else "Failed")
+        succeeded = res.result == "Succeeded"
         return Outcome(
-            result=result,
-            reason=reason,
-            message=truncate(data.get("message"), MAX_MESSAGE_BYTES),
-            retryable=bool(data.get("retryable", result != "Succeeded")) and reason not in NON_RETRYABLE_REASONS,
+            result=res.result,
+            # the runner's reason for a success ("Completed", "Queued") is noise in the history
+            reason=None if succeeded and res.reason in ("Completed", "") else res.reason,
+            message=truncate(res.message or None, MAX_MESSAGE_BYTES),
+            retryable=res.retryable and res.reason not in NON_RETRYABLE_REASONS,
             exit_code=pod.exit_code,
-            output=truncate(data.get("output")),
-            gateway_run_id=data.get("gatewayRunId"),
+            output=truncate(res.output),
+            gateway_run_id=res.gateway_run_id,
             delivery=delivery,
             finished=pod.finish_time,
         )
@@ -163,7 +151,3 @@ def set_condition(
         observed_generation=generation,
     )
     return [c for c in conditions if c.type != type_] + [new]
-
-
-def with_outcome(outcome: Outcome, **changes: Any) -> Outcome:
-    return replace(outcome, **changes)

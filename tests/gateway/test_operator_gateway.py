@@ -224,12 +224,6 @@ def test_wrong_token_is_unauthorized_and_not_retried(env: Env) -> None:
     assert WRONG_TOKEN not in env.operator.logs()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: handlers._apply emits a plan's Events only after the status write; when that write "
-    "gets 409 (kopf's own first-sight patch of the object), the Pods are already created, the retried pass adopts "
-    "them (reconcile._adopt) and the Started Event is never emitted",
-)
 def test_a_run_started_on_first_sight_has_a_started_event(env: Env) -> None:
     """Run-now set at creation: the operator's first pass starts the run while kopf patches the object."""
     env.run_job(
