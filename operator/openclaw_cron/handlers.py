@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
@@ -34,6 +34,8 @@ log = logging.getLogger("openclaw_cron")
 SECRET_CACHE_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = 5.0
 DELETE_MEMORY_SECONDS = 30.0
+#: How long a pass that only started Pods may defer its status write (see coalesce_start).
+START_COALESCE = timedelta(seconds=3)
 
 
 def utcnow() -> datetime:
@@ -162,6 +164,25 @@ def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
     return max(0, cap - len(running | rt.inflight))
 
 
+def coalesce_start(plan: Plan) -> bool:
+    """Whether this pass's status write may wait for the next one.
+
+    A pass that only started Pods need not write status at once: the Pods themselves are the
+    record (the next pass adopts them), so a short run gets one status write at its end instead
+    of two. Anything else the pass decided (records, events, deletions) is written now, since
+    recomputing it would repeat it.
+    """
+    return bool(plan.starts) and not (
+        plan.finished
+        or plan.events
+        or plan.deletes
+        or plan.notifications
+        or plan.missed
+        or plan.skipped
+        or plan.delete_job
+    )
+
+
 def _emit(body: dict[str, Any], job: JobView, ev: Event) -> None:
     """A Kubernetes Event on the job, and the same line in the operator's log."""
     level = logging.WARNING if ev.type == "Warning" else logging.INFO
@@ -211,6 +232,8 @@ async def _apply(
     plan: Plan,
     now: datetime,
     logger: logging.Logger | logging.LoggerAdapter[Any],
+    *,
+    write_status: bool = True,
 ) -> dict[str, Any] | None:
     """Create Pods → patch status → delete Pods → events; returns the object we wrote."""
     status = plan.status
@@ -255,7 +278,7 @@ async def _apply(
                     job.ref.namespace, job.ref.name, max(0.0, (utcnow() - start.scheduled).total_seconds())
                 )
     written: dict[str, Any] | None = None
-    patch = status_patch(job.status, status)
+    patch = status_patch(job.status, status) if write_status else {}
     if patch:
         written = await rt.kube.patch_status(
             job.ref.namespace, job.ref.name, patch, body.get("metadata", {}).get("resourceVersion")
@@ -316,6 +339,7 @@ async def run_job(
     rt = runtime(memo)
     waker = rt.wakers.setdefault(uid, asyncio.Event())
     ours: dict[str, Any] | None = None
+    deferred = False
     try:
         while not stopped:
             waker.clear()
@@ -338,12 +362,15 @@ async def run_job(
                 plan = reconcile(job, pods, ctx)
                 if plan.spec is not None:
                     rt.inflight.update(n.pod_name(job.ref.name, st.scheduled, st.attempt) for st in plan.starts)
-                written = await _apply(rt, current, job, plan, now, logger)
+                defer = coalesce_start(plan) and not deferred
+                deferred = defer
+                written = await _apply(rt, current, job, plan, now, logger, write_status=not defer)
                 if written is not None:
                     ours = written
                 if plan.delete_job:
                     return
-                delay = max(0.0, (plan.wake_at - utcnow()).total_seconds()) if plan.wake_at else 30.0
+                wake = min(plan.wake_at, now + START_COALESCE) if defer and plan.wake_at else plan.wake_at
+                delay = max(0.0, (wake - utcnow()).total_seconds()) if wake else 30.0
             except Conflict:
                 fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)
                 if fresh is None:

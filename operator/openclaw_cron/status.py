@@ -66,11 +66,9 @@ def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
                 delivered=res.delivered,
                 error=truncate(res.message, 256) if res.reason == "DeliveryFailed" else None,
             )
-        succeeded = res.result == "Succeeded"
         return Outcome(
             result=res.result,
-            # the runner's reason for a success ("Completed", "Queued") is noise in the history
-            reason=None if succeeded and res.reason in ("Completed", "") else res.reason,
+            reason=res.reason,
             message=truncate(res.message or None, MAX_MESSAGE_BYTES),
             retryable=res.retryable and res.reason not in NON_RETRYABLE_REASONS,
             exit_code=pod.exit_code,
