@@ -34,7 +34,7 @@ log = logging.getLogger("openclaw_cron")
 SECRET_CACHE_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = 5.0
 DELETE_MEMORY_SECONDS = 30.0
-#: How long a pass that only started Pods may defer its status write (see coalesce_start).
+#: How long status writes may wait after a pass that only started Pods (see quiet).
 START_COALESCE = timedelta(seconds=3)
 
 
@@ -164,15 +164,15 @@ def _global_free(rt: Runtime, index: kopf.Index[str, PodView]) -> int | None:
     return max(0, cap - len(running | rt.inflight))
 
 
-def coalesce_start(plan: Plan) -> bool:
-    """Whether this pass's status write may wait for the next one.
+def quiet(plan: Plan) -> bool:
+    """Whether a pass decided nothing that must be written at once.
 
-    A pass that only started Pods need not write status at once: the Pods themselves are the
-    record (the next pass adopts them), so a short run gets one status write at its end instead
-    of two. Anything else the pass decided (records, events, deletions) is written now, since
-    recomputing it would repeat it.
+    After a pass that only started Pods, status writes may wait a little (START_COALESCE): the
+    Pods themselves are the record (a later pass adopts them), so a short run gets one status
+    write at its end instead of two. Anything else a pass decides (records, events, deletions)
+    is written at once, since recomputing it would repeat it.
     """
-    return bool(plan.starts) and not (
+    return not (
         plan.finished
         or plan.events
         or plan.deletes
@@ -339,7 +339,7 @@ async def run_job(
     rt = runtime(memo)
     waker = rt.wakers.setdefault(uid, asyncio.Event())
     ours: dict[str, Any] | None = None
-    deferred = False
+    hold_until: datetime | None = None  # status writes held back after a start (see quiet)
     try:
         while not stopped:
             waker.clear()
@@ -362,14 +362,17 @@ async def run_job(
                 plan = reconcile(job, pods, ctx)
                 if plan.spec is not None:
                     rt.inflight.update(n.pod_name(job.ref.name, st.scheduled, st.attempt) for st in plan.starts)
-                defer = coalesce_start(plan) and not deferred
-                deferred = defer
+                if plan.starts and quiet(plan) and hold_until is None:
+                    hold_until = now + START_COALESCE
+                defer = hold_until is not None and now < hold_until and quiet(plan)
+                if not defer:
+                    hold_until = None
                 written = await _apply(rt, current, job, plan, now, logger, write_status=not defer)
                 if written is not None:
                     ours = written
                 if plan.delete_job:
                     return
-                wake = min(plan.wake_at, now + START_COALESCE) if defer and plan.wake_at else plan.wake_at
+                wake = min(plan.wake_at, hold_until) if hold_until and plan.wake_at else plan.wake_at
                 delay = max(0.0, (wake - utcnow()).total_seconds()) if wake else 30.0
             except Conflict:
                 fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)

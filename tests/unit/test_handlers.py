@@ -21,16 +21,12 @@ def test_newer_prefers_the_higher_resource_version() -> None:
     assert _newer({"metadata": {"resourceVersion": "opaque"}}, ours)["metadata"]["resourceVersion"] == "opaque"
 
 
-def test_only_a_pass_that_just_started_pods_may_defer_its_status_write() -> None:
-    from datetime import UTC, datetime
-
-    from openclaw_cron.handlers import coalesce_start
-    from openclaw_cron.pods import Start
+def test_only_a_quiet_pass_may_defer_its_status_write() -> None:
+    from openclaw_cron.handlers import quiet
     from openclaw_cron.reconcile import Event, Plan
 
-    start = Start("job-1", datetime(2026, 1, 1, tzinfo=UTC), 1, "Schedule")
-    assert coalesce_start(Plan(status={}, starts=[start]))
-    assert not coalesce_start(Plan(status={}))
-    assert not coalesce_start(Plan(status={}, starts=[start], events=[Event("Warning", "Missed", "2 missed")]))
-    assert not coalesce_start(Plan(status={}, starts=[start], deletes=[("old-pod", "HistoryLimit")]))
-    assert not coalesce_start(Plan(status={}, starts=[start], missed=1))
+    assert quiet(Plan(status={}))
+    assert not quiet(Plan(status={}, events=[Event("Warning", "Missed", "2 missed")]))
+    assert not quiet(Plan(status={}, deletes=[("old-pod", "HistoryLimit")]))
+    assert not quiet(Plan(status={}, missed=1))
+    assert not quiet(Plan(status={}, delete_job=True))
