@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             seen: set[str] = set()
             deleted: set[str] = set()
             next_table = time.monotonic() + min(args.interval, 5.0)
-            deadline = started + args.duration if args.duration > 0 else None
+            ready = time.monotonic()  # --duration counts from here (a real gateway takes ~30 s before)
+            deadline = ready + args.duration if args.duration > 0 else None
             while not stop.wait(0.5):
                 if not operator.running():
                     say(f"the operator exited ({operator.process.returncode}); last log lines:")
