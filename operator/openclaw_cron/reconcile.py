@@ -106,6 +106,11 @@ def parse_status(raw: dict[str, Any]) -> OpenClawCronJobStatus:
         return OpenClawCronJobStatus()
 
 
+def ceil_second(when: datetime) -> datetime:
+    """`when` rounded up to a whole second (status times have second precision)."""
+    return when if when.microsecond == 0 else when.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def retry_delay(spec: OpenClawCronJobSpec, attempt: int) -> timedelta:
     """Delay before attempt `attempt + 1`: Fixed, or Exponential capped by maxDelaySeconds."""
     r = spec.retry
@@ -217,7 +222,9 @@ def _adopt(w: _Work, pods: list[PodView]) -> None:
             and pod.attempt == 1
             and (w.last_slot is None or pod.scheduled > w.last_slot)
         )
-        new_manual = pod.trigger == "Manual" and pod.manual_value is not None and pod.manual_value != w.last_manual
+        # only the run answering the current annotation value can be unrecorded; older manual
+        # Pods kept for history answer older values and were recorded when they finished
+        new_manual = pod.trigger == "Manual" and pod.manual_value == w.job.run_now and pod.manual_value != w.last_manual
         if not (pend or new_slot or new_manual):
             continue  # an already recorded run kept for history
         if pend:
@@ -292,7 +299,7 @@ def _settle(w: _Work, act: ActiveRun, outcome: Outcome, spec: OpenClawCronJobSpe
                 trigger=act.trigger,
                 scheduled_time=act.scheduled_time,
                 attempt=act.attempt + 1,
-                not_before=n.rfc3339(w.now + delay),
+                not_before=n.rfc3339(ceil_second(w.now + delay)),
                 reason="Retry",
             )
         )

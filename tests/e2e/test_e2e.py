@@ -172,11 +172,6 @@ def test_run_now_annotation(e2e: E2E) -> None:
     assert len(e2e.pods("manual")) == 1, "the same annotation value runs once"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: reconcile._adopt re-adopts an older manual run's Pod whose run-now value differs "
-    "from lastManualRun, so two kept manual Pods are recorded again on every reconcile (runaway counters)",
-)
 def test_second_run_now_value_runs_once_more(e2e: E2E) -> None:
     obj = e2e.command_job("manual2")
     obj["spec"]["schedule"] = {"kind": "cron", "expr": "0 0 1 1 *"}

@@ -462,3 +462,25 @@ def test_unused_podview_fields_roundtrip() -> None:
     view = pod_view(next(iter(w.pods.values())))
     assert isinstance(view, PodView)
     assert view.scheduled == T0 + timedelta(seconds=60) and view.trigger == "Schedule" and view.attempt == 1
+
+
+def test_two_kept_manual_runs_are_not_recorded_again() -> None:
+    w = World(spec(schedule={"kind": "cron", "expr": "0 7 * * *"}, history={"successfulPodsLimit": 5}))
+    for i, value in enumerate(["first", "second"]):
+        at = T0 + timedelta(seconds=10 * (i + 1))
+        w.job = replace(w.job, run_now=value)
+        w.step(at)
+        w.finish(w.status["active"][0]["podName"], ok=True, at=at + timedelta(seconds=1))
+        w.step(at + timedelta(seconds=2))
+    for k in range(5):
+        plan = w.step(T0 + timedelta(seconds=40 + k))
+        assert plan.starts == [] and plan.finished == []
+    assert w.status["counters"]["runs"] == 2 and len(w.status["recentRuns"]) == 2
+
+
+def test_retry_not_before_is_rounded_up_to_the_second() -> None:
+    w = World(spec(retry={"limit": 1, "delaySeconds": 2}))
+    w.step(T0 + timedelta(seconds=60))
+    w.finish(w.status["active"][0]["podName"], ok=False, at=T0 + timedelta(seconds=61))
+    w.step(T0 + timedelta(seconds=61, milliseconds=300))
+    assert w.status["pending"][0]["notBefore"] == n.rfc3339(T0 + timedelta(seconds=64))
