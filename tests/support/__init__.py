@@ -21,7 +21,7 @@ Known gaps versus a real kube-apiserver (deliberate; tests must not depend on th
 - the kubelet has no probes, init containers, volumes or resource limits, and one fixed node.
 """
 
-from .cluster import Cluster, OperatorProcess, minimal_ocj_crd, ocj_crd, wait_for, write_kubeconfig
+from .cluster import Cluster, OperatorProcess, ocj_crd, wait_for, write_kubeconfig
 from .emulator import ApiCall, EmulatedApiServer, Fault
 from .kubelet import Script, SimulatedKubelet
 
@@ -33,7 +33,6 @@ __all__ = [
     "OperatorProcess",
     "Script",
     "SimulatedKubelet",
-    "minimal_ocj_crd",
     "ocj_crd",
     "wait_for",
     "write_kubeconfig",

@@ -75,68 +75,10 @@ def write_kubeconfig(path: Path, server: str, namespace: str = "default", token:
     return path
 
 
-def minimal_ocj_crd() -> dict[str, Any]:
-    """Stand-in for crds/ until it is generated: right names, status subresource, printer columns."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "openclawcronjobs.cron.openclaw.io"},
-        "spec": {
-            "group": "cron.openclaw.io",
-            "scope": "Namespaced",
-            "names": {
-                "kind": "OpenClawCronJob",
-                "plural": "openclawcronjobs",
-                "singular": "openclawcronjob",
-                "shortNames": ["ocj"],
-                "categories": ["openclaw"],
-                "listKind": "OpenClawCronJobList",
-            },
-            "versions": [
-                {
-                    "name": "v1alpha1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Schedule", "type": "string", "jsonPath": ".status.schedule"},
-                        {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
-                        {"name": "State", "type": "string", "jsonPath": ".status.state"},
-                        {"name": "Last Run", "type": "date", "jsonPath": ".status.lastScheduleTime"},
-                        {"name": "Result", "type": "string", "jsonPath": ".status.lastRunResult"},
-                        {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunTime"},
-                        {"name": "Failures", "type": "integer", "jsonPath": ".status.consecutiveFailures"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": {
-                                    "type": "object",
-                                    "x-kubernetes-preserve-unknown-fields": True,
-                                    "properties": {"suspend": {"type": "boolean"}},
-                                },
-                                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
-
-
 def ocj_crd() -> dict[str, Any]:
-    """The project's generated CRD when present, else `minimal_ocj_crd()`."""
-    if CRD_FILE.exists():
-        docs = [d for d in yaml.safe_load_all(CRD_FILE.read_text()) if d]
-        if docs:
-            return dict(docs[0])
-    return minimal_ocj_crd()
+    """The project's generated CRD (`make crds`)."""
+    docs = [d for d in yaml.safe_load_all(CRD_FILE.read_text()) if d]
+    return dict(docs[0])
 
 
 class Cluster:
