@@ -13,6 +13,8 @@ operator that stops anywhere in between finds the same world on restart:
 
 from __future__ import annotations
 
+import functools
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +91,19 @@ class Plan:
     missed: int = 0
     skipped: int = 0
     spec: OpenClawCronJobSpec | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_spec(
+    spec_json: str, default_tz: str, created: datetime
+) -> tuple[OpenClawCronJobSpec | None, tuple[FieldError, ...]]:
+    """Parse and validate a spec once per distinct (spec, zone, creation time), not every pass.
+
+    Validation reads the clock only for resources not yet created, so with `created` given
+    the result depends on these arguments alone. The models are frozen, so sharing is safe.
+    """
+    raw = json.loads(spec_json)
+    return parse_spec(raw), tuple(validate(raw, default_tz=default_tz, created=created))
 
 
 def parse_spec(raw: dict[str, Any]) -> OpenClawCronJobSpec | None:
@@ -478,9 +493,8 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     now = ctx.now
     status = parse_status(job.status)
     w = _Work(job, ctx, status)
-    spec = parse_spec(job.spec)
-    errors = list(validate(job.spec, default_tz=ctx.settings.default_tz, now=now, created=job.created))
-    errors += ctx.extra_errors
+    spec, spec_errors = _checked_spec(json.dumps(job.spec, sort_keys=True), ctx.settings.default_tz, job.created)
+    errors = [*spec_errors, *ctx.extra_errors]
     valid = spec is not None and not errors
     mine = [p for p in pods if p.owner_uid == job.ref.uid]
     by_key = {(p.run_id, p.attempt): p for p in mine}
