@@ -362,9 +362,11 @@ async def run_job(
                 plan = reconcile(job, pods, ctx)
                 if plan.spec is not None:
                     rt.inflight.update(n.pod_name(job.ref.name, st.scheduled, st.attempt) for st in plan.starts)
-                if plan.starts and quiet(plan) and hold_until is None:
+                # a manual run's id comes from the clock, so only deterministic starts may wait
+                manual = any(st.trigger == "Manual" for st in plan.starts)
+                if plan.starts and not manual and quiet(plan) and hold_until is None:
                     hold_until = now + START_COALESCE
-                defer = hold_until is not None and now < hold_until and quiet(plan)
+                defer = hold_until is not None and now < hold_until and quiet(plan) and not manual
                 if not defer:
                     hold_until = None
                 written = await _apply(rt, current, job, plan, now, logger, write_status=not defer)
