@@ -25,7 +25,7 @@ from . import naming as n
 from .api import GROUP, PLURAL, VERSION
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier, load_channels
-from .pods import JobRef, PodView, Start, pod_view, render_pod
+from .pods import JobRef, PodView, pod_view, render_pod
 from .reconcile import Context, Event, JobView, Plan, reconcile
 from .settings import Settings
 from .validation import FieldError
@@ -56,6 +56,8 @@ class Runtime:
     secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
     #: Pods we asked to delete, until when we do not ask again.
     deleting: dict[str, float] = field(default_factory=dict)
+    #: Run Pods the API refused to create (name → why), until their run is recorded.
+    refused: dict[str, str] = field(default_factory=dict)
     #: Runs each job has waiting for the global cap (job uid → count), for the gauge.
     cap_waiting: dict[str, int] = field(default_factory=dict)
 
@@ -197,34 +199,6 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def _failed_start(status: dict[str, Any], start: Start, pod: str, message: str, now: datetime) -> dict[str, Any]:
-    """Status after a Pod the API refused to create: the attempt is recorded as Failed."""
-    status = dict(status)
-    status["active"] = [a for a in status.get("active", []) if a.get("podName") != pod]
-    counters = dict(status.get("counters") or {})
-    counters["failed"] = counters.get("failed", 0) + 1
-    status["counters"] = counters
-    status["consecutiveFailures"] = status.get("consecutiveFailures", 0) + 1
-    status["lastRunResult"] = "Failed"
-    status["recentRuns"] = [
-        {
-            "runId": start.run_id,
-            "trigger": start.trigger,
-            "scheduledTime": n.rfc3339(start.scheduled),
-            "completionTime": n.rfc3339(now),
-            "attempts": start.attempt,
-            "result": "Failed",
-            "reason": "PodCreateFailed",
-            "message": message[:1024],
-            "podName": pod,
-        },
-        *status.get("recentRuns", []),
-    ]
-    if status.get("state") == "Running" and not status["active"]:
-        status["state"] = "Scheduled"
-    return status
-
-
 async def _apply(
     rt: Runtime,
     body: dict[str, Any],
@@ -246,11 +220,12 @@ async def _apply(
             except ApiException as exc:
                 rt.inflight.discard(pod)
                 if exc.status is not None and 400 <= exc.status < 500:
-                    status = _failed_start(
-                        status, start, pod, f"the API refused the pod: {exc.reason}: {(exc.body or '')[:600]}", now
-                    )
+                    # the next pass records the run as failed through the usual bookkeeping
+                    rt.refused[pod] = f"{exc.status} {exc.reason}: {(exc.body or '')[:600]}"
+                    write_status = True  # the active entry must be on record for that
                     continue
                 raise
+            rt.refused.pop(pod, None)  # refused before, but a status conflict had it planned again
             if created:
                 # now, not after the status write: a conflict there would adopt the Pod silently
                 _emit(
@@ -350,6 +325,8 @@ async def run_job(
                 pods = list(run_pods.get(uid, []))
                 extra_errors = await _secret_errors(rt, job)
                 gone = await _confirm_gone(rt, job, pods)
+                active = {a.get("podName") for a in job.status.get("active", [])}
+                refused = {pod: why for pod, why in rt.refused.items() if pod in active}
                 # No await from here until the new Pods are registered as in flight: the global
                 # cap is counted and claimed atomically within the event loop.
                 ctx = Context(
@@ -358,6 +335,7 @@ async def run_job(
                     global_free=_global_free(rt, run_pods),
                     extra_errors=extra_errors,
                     gone=gone,
+                    refused=refused,
                 )
                 plan = reconcile(job, pods, ctx)
                 if plan.spec is not None:
@@ -372,8 +350,12 @@ async def run_job(
                 written = await _apply(rt, current, job, plan, now, logger, write_status=not defer)
                 if written is not None:
                     ours = written
+                for pod in refused:  # recorded by this pass, and written
+                    rt.refused.pop(pod, None)
                 if plan.delete_job:
                     return
+                if any(n.pod_name(job.ref.name, st.scheduled, st.attempt) in rt.refused for st in plan.starts):
+                    continue  # record the refused Pod's run at once
                 wake = min(plan.wake_at, hold_until) if hold_until and plan.wake_at else plan.wake_at
                 delay = max(0.0, (wake - utcnow()).total_seconds()) if wake else 30.0
             except Conflict:
@@ -416,10 +398,6 @@ async def _sleep(waker: asyncio.Event, stopped: kopf.DaemonStopped, seconds: flo
     finally:
         waiter.cancel()
         stopper.cancel()
-
-
-def startup_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, kube=Kube())
 
 
 @kopf.on.startup()

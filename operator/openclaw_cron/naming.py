@@ -70,7 +70,8 @@ def idempotency_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
 
 
 def rfc3339(when: datetime) -> str:
-    """UTC RFC 3339 with a Z, second precision, as Kubernetes writes times."""
+    """UTC RFC 3339 with a Z, second precision, as Kubernetes writes times (naive means UTC)."""
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

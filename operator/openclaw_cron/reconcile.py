@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,7 +38,7 @@ from .api import (
 )
 from .pods import JobRef, PodView, Start
 from .settings import Settings
-from .status import Outcome, pod_outcome, record, set_condition, truncate
+from .status import MAX_MESSAGE_BYTES, Outcome, pod_outcome, record, set_condition, truncate
 from .validation import FieldError, validate
 
 #: Queue policy keeps at most this many waiting runs; later ones are skipped.
@@ -69,6 +70,8 @@ class Context:
     extra_errors: tuple[FieldError, ...] = ()
     #: Active Pods confirmed gone from the API (not just late in the watch stream).
     gone: frozenset[str] = frozenset()
+    #: Pods of active runs that the API refused to create (pod name → the API's words).
+    refused: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,10 @@ def _follow(w: _Work, pods: dict[tuple[str, int], PodView], spec: OpenClawCronJo
         pod = pods.get((act.run_id, act.attempt))
         outcome: Outcome | None = None
         if pod is None:
-            if act.pod_name in w.ctx.gone:
+            if act.pod_name in w.ctx.refused:
+                why = f"the API refused the pod: {w.ctx.refused[act.pod_name]}"
+                outcome = Outcome("Failed", "PodCreateFailed", truncate(why, MAX_MESSAGE_BYTES), retryable=False)
+            elif act.pod_name in w.ctx.gone:
                 outcome = Outcome("Failed", "PodDeleted", f"pod {act.pod_name} was deleted before it finished")
         elif pod.finished:
             outcome = pod_outcome(pod, runner=runner)

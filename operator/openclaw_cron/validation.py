@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from . import schedule as sched
 from .api import OpenClawCronJobSpec
+from .naming import rfc3339
 
 
 @dataclass(frozen=True)
@@ -145,18 +146,27 @@ _SESSION_TARGET = {"systemEvent": "main", "agentTurn": "isolated"}
 _MIN_EVERY_SECONDS = 1
 
 
+def _kind_fields(
+    section: str, model: Any, kind: str, only_for: Mapping[str, str], required_for: Mapping[str, str]
+) -> list[FieldError]:
+    """Fields of `section` that belong to another kind, and the field this kind requires."""
+    values = model.model_dump(by_alias=True, exclude_none=True)
+    errors = [
+        FieldError(f"spec.{section}.{name}", f"only allowed when {section}.kind is {owner}")
+        for name, owner in only_for.items()
+        if name in values and kind != owner
+    ]
+    required = required_for[kind]
+    if required not in values:
+        errors.append(FieldError(f"spec.{section}.{required}", f"required when {section}.kind is {kind}"))
+    return errors
+
+
 def _check_schedule(
     spec: OpenClawCronJobSpec, default_tz: str, now: datetime | None, created: datetime | None
 ) -> list[FieldError]:
     s = spec.schedule
-    errors: list[FieldError] = []
-    values = s.model_dump(by_alias=True, exclude_none=True)
-    for name, kind in _SCHEDULE_FIELDS.items():
-        if name in values and s.kind != kind:
-            errors.append(FieldError(f"spec.schedule.{name}", f"only allowed when schedule.kind is {kind}"))
-    required = _REQUIRED_SCHEDULE_FIELD[s.kind]
-    if required not in values:
-        errors.append(FieldError(f"spec.schedule.{required}", f"required when schedule.kind is {s.kind}"))
+    errors: list[FieldError] = _kind_fields("schedule", s, s.kind, _SCHEDULE_FIELDS, _REQUIRED_SCHEDULE_FIELD)
 
     def check(path: str, fn: Any, *args: Any) -> Any:
         try:
@@ -200,10 +210,10 @@ def _check_at(at: str, now: datetime | None, created: datetime | None) -> list[F
     if created is not None:
         if when < _utc(created):
             return [
-                FieldError(path, f"{_show(at)} is in the past (before the resource was created at {_rfc3339(created)})")
+                FieldError(path, f"{_show(at)} is in the past (before the resource was created at {rfc3339(created)})")
             ]
     elif now is not None and when < _utc(now):
-        return [FieldError(path, f"{_show(at)} is in the past (now is {_rfc3339(now)})")]
+        return [FieldError(path, f"{_show(at)} is in the past (now is {rfc3339(now)})")]
     return []
 
 
@@ -211,20 +221,9 @@ def _utc(when: datetime) -> datetime:
     return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _rfc3339(when: datetime) -> str:
-    return _utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _check_payload(spec: OpenClawCronJobSpec) -> list[FieldError]:
     p = spec.payload
-    errors: list[FieldError] = []
-    values = p.model_dump(by_alias=True, exclude_none=True)
-    for name, kind in _PAYLOAD_FIELDS.items():
-        if name in values and p.kind != kind:
-            errors.append(FieldError(f"spec.payload.{name}", f"only allowed when payload.kind is {kind}"))
-    required = _REQUIRED_PAYLOAD_FIELD[p.kind]
-    if required not in values:
-        errors.append(FieldError(f"spec.payload.{required}", f"required when payload.kind is {p.kind}"))
+    errors: list[FieldError] = _kind_fields("payload", p, p.kind, _PAYLOAD_FIELDS, _REQUIRED_PAYLOAD_FIELD)
     target = _SESSION_TARGET.get(p.kind)
     if target is not None and spec.session_target is not None and spec.session_target != target:
         errors.append(

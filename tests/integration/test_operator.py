@@ -375,3 +375,30 @@ def test_two_operators_never_double_a_run(cluster: Cluster) -> None:
     run_ids = [r["runId"] for r in runs(st)]
     assert len(run_ids) == len(set(run_ids)), f"a run was recorded twice: {run_ids}"
     assert a.running()
+
+
+def test_pod_refused_by_the_api_is_recorded_once(cluster: Cluster) -> None:
+    # a create carries its name in the body, not the path: refuse every Pod create of this test
+    fault = cluster.inject(
+        Fault(
+            verb="create",
+            resource="pods",
+            namespace=NS,
+            code=403,
+            reason="Forbidden",
+            message='pods "refused" is forbidden: exceeded quota',
+            times=100,
+        )
+    )
+    start(cluster)
+    cluster.apply(command_job("refused", every="1h", retry={"limit": 2, "delaySeconds": 1}))
+    cluster.kubectl("annotate", "ocj", "refused", "-n", NS, "cron.openclaw.io/run-now=1")
+    st = wait_status(cluster, "refused", lambda s: bool(runs(s, "Failed")), 30, "the refused run is recorded")
+    rec = runs(st, "Failed")[0]
+    assert (rec["reason"], rec["attempts"]) == ("PodCreateFailed", 1)
+    assert "exceeded quota" in rec["message"]
+    time.sleep(2)
+    st = status(cluster, "refused")
+    assert len(runs(st)) == 1 and st["counters"]["failed"] == 1 and not st.get("active")
+    assert job_pods(cluster, "refused") == []
+    assert fault.hits <= 3, "a refused run is recorded, not re-created over and over"

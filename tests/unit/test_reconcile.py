@@ -44,10 +44,15 @@ class World:
         self.gone: set[str] = set()
         self.plans: list[Plan] = []
 
-    def step(self, at: datetime, *, errors: tuple[FieldError, ...] = ()) -> Plan:
+    def step(self, at: datetime, *, errors: tuple[FieldError, ...] = (), refused: dict[str, str] | None = None) -> Plan:
         views = [v for v in (pod_view(p) for p in self.pods.values()) if v]
         ctx = Context(
-            now=at, settings=self.settings, global_free=self.global_free, extra_errors=errors, gone=frozenset(self.gone)
+            now=at,
+            settings=self.settings,
+            global_free=self.global_free,
+            extra_errors=errors,
+            gone=frozenset(self.gone),
+            refused=refused or {},
         )
         plan = reconcile(self.job, views, ctx)
         for st in plan.starts:
@@ -153,7 +158,7 @@ def test_success_is_recorded_with_gateway_run_id() -> None:
     assert [e.reason for e in plan.events] == ["Succeeded"]
     # nothing changes on a second pass: no write is needed
     again = w.step(T0 + timedelta(seconds=67))
-    assert again.status == plan.status or again.status["conditions"] == plan.status["conditions"]
+    assert again.status == plan.status
     assert again.starts == [] and again.events == []
 
 
@@ -456,7 +461,7 @@ def test_pod_view_ignores_foreign_pods() -> None:
     assert pod_view({"metadata": {"name": "x", "labels": {}}}) is None
 
 
-def test_unused_podview_fields_roundtrip() -> None:
+def test_rendered_pod_reads_back_as_its_run() -> None:
     w = World(spec())
     w.step(T0 + timedelta(seconds=60))
     view = pod_view(next(iter(w.pods.values())))
@@ -484,3 +489,16 @@ def test_retry_not_before_is_rounded_up_to_the_second() -> None:
     w.finish(w.status["active"][0]["podName"], ok=False, at=T0 + timedelta(seconds=61))
     w.step(T0 + timedelta(seconds=61, milliseconds=300))
     assert w.status["pending"][0]["notBefore"] == n.rfc3339(T0 + timedelta(seconds=64))
+
+
+def test_pod_the_api_refused_is_a_failed_run_not_retried() -> None:
+    w = World(spec(retry={"limit": 3, "delaySeconds": 1}))
+    w.step(T0 + timedelta(seconds=60))
+    pod = w.status["active"][0]["podName"]
+    del w.pods[pod]  # creation was refused: it never existed
+    plan = w.step(T0 + timedelta(seconds=60, milliseconds=50), refused={pod: "403 Forbidden: exceeded quota"})
+    rec = w.status["recentRuns"][0]
+    assert (rec["result"], rec["reason"], rec["attempts"]) == ("Failed", "PodCreateFailed", 1)
+    assert "exceeded quota" in rec["message"]
+    assert w.status["pending"] == [] and w.status["active"] == []
+    assert [e.reason for e in plan.events] == ["Failed"]
