@@ -8,7 +8,7 @@ them, in `x-kubernetes-validations` so the API server refuses them at apply time
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -248,6 +248,13 @@ class NotifyTemplate(Model):
     body: str | None = Field(None, max_length=8192)
 
 
+class EscalationLevel(Model):
+    """One escalation step: after the alert has lasted `afterSeconds`, also tell `channels`."""
+
+    after_seconds: int = Field(ge=0, le=31 * 86400, description="Delay after the alert started.")
+    channels: list[str] = Field(min_length=1, max_length=16)
+
+
 class Notify(Model):
     """Notifications about this job's runs through the operator's named channels."""
 
@@ -257,6 +264,79 @@ class Notify(Model):
     channels: list[str] = Field(default_factory=list, max_length=16)
     template: NotifyTemplate | None = None
     alert_after_consecutive_failures: int = Field(3, ge=1, le=1000)
+    escalation: list[EscalationLevel] | None = Field(
+        None, max_length=8, description="Levels that fire while the alert lasts; one resolved message at recovery."
+    )
+
+
+# --- orchestration (DESIGN §9) -----------------------------------------------------------
+
+DependencyMode = Literal["All", "Any", "Sequential"]
+JobName = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class DependsOn(Model):
+    """Other jobs of this namespace that must have succeeded for this job's slot."""
+
+    jobs: list[JobName] = Field(min_length=1, max_length=16)
+    mode: DependencyMode = Field(
+        "All", description="All: every job succeeded; Any: at least one; Sequential: each finished, in this order."
+    )
+    window_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=31 * 86400,
+        description="A dependency's success counts when scheduled this long before the slot; default: since the"
+        " previous slot.",
+    )
+    wait_seconds: int = Field(
+        0, ge=0, le=86400, description="How long a slot waits for its dependencies before it is Skipped."
+    )
+
+
+class KeyCheck(Model):
+    """A ConfigMap or Secret key that must exist, or equal a value."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253)
+    equals: str | None = Field(None, max_length=4096, description="Unset: the key must exist.")
+
+
+class HttpCheck(Model):
+    url: str = Field(max_length=2048, pattern=r"^https?://[^\s]+$")
+    expect_status: int = Field(200, ge=100, le=599)
+    timeout_seconds: int = Field(5, ge=1, le=60)
+
+
+class RunCondition(Model):
+    """One condition of a slot; exactly one of expression, configMapKeyRef, secretKeyRef, http."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "(has(self.expression) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0)"
+                " + (has(self.secretKeyRef) ? 1 : 0) + (has(self.http) ? 1 : 0) == 1",
+                "a condition needs exactly one of expression, configMapKeyRef, secretKeyRef, http",
+            ),
+        )
+    )
+
+    name: str | None = Field(None, max_length=64, description="Shown in the Skipped record; default: its index.")
+    expression: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="CEL over the slot's local time: year, month, dayOfMonth, dayOfWeek (0=Sunday), hour, minute.",
+    )
+    config_map_key_ref: KeyCheck | None = None
+    secret_key_ref: KeyCheck | None = None
+    http: HttpCheck | None = None
+
+
+class FailurePolicy(Model):
+    pause_after_consecutive_failures: int | None = Field(
+        None, ge=1, le=1000, description="Pause scheduling (status.state Paused) after this many failed runs in a row."
+    )
 
 
 class OpenClawCronJobSpec(Model):
@@ -273,10 +353,11 @@ class OpenClawCronJobSpec(Model):
                 " || self.payload.timeoutSeconds <= self.timeoutSeconds",
                 "payload.timeoutSeconds must not exceed spec.timeoutSeconds",
             ),
+            ("has(self.schedule) || has(self.dependsOn)", "schedule is required unless dependsOn is set"),
         )
     )
 
-    schedule: Schedule
+    schedule: Schedule | None = Field(None, description="Required unless dependsOn is set (then: run on its success).")
     suspend: bool = False
     payload: Payload
     session_target: Literal["main", "isolated"] | None = Field(
@@ -295,19 +376,22 @@ class OpenClawCronJobSpec(Model):
     history: History = Field(default_factory=History)
     template: PodTemplate | None = None
     notify: Notify | None = None
+    depends_on: DependsOn | None = None
+    conditions: list[RunCondition] | None = Field(None, max_length=16, description="All must hold at the slot.")
+    failure_policy: FailurePolicy | None = None
 
     @property
     def effective_delete_after_run(self) -> bool:
         if self.delete_after_run is not None:
             return self.delete_after_run
-        return self.schedule.kind == "at"
+        return self.schedule is not None and self.schedule.kind == "at"
 
 
 # --- status ----------------------------------------------------------------------------
 
 RunResult = Literal["Succeeded", "Failed", "TimedOut", "Skipped", "Missed"]
-Trigger = Literal["Schedule", "Manual", "CatchUp", "Retry"]
-State = Literal["Scheduled", "Running", "Suspended", "Invalid", "Completed"]
+Trigger = Literal["Schedule", "Manual", "CatchUp", "Retry", "Dependency", "Backfill"]
+State = Literal["Scheduled", "Running", "Suspended", "Invalid", "Completed", "Paused"]
 
 
 class Condition(Model):
@@ -368,8 +452,36 @@ class PendingRun(Model):
     scheduled_time: str
     attempt: int = 1
     not_before: str
-    reason: str = Field("", description="Retry | Queued | GlobalCap")
+    reason: str = Field("", description="Retry | Queued | GlobalCap | Waiting (for dependencies)")
     manual_value: str | None = None
+
+
+class PauseStatus(Model):
+    """Why scheduling is paused, and what resumes it (a new resume value or a spec change)."""
+
+    since: str
+    consecutive_failures: int
+    observed_generation: int | None = None
+
+
+class BackfillStatus(Model):
+    """Progress of the backfill request with this id (one run per slot, each slot once)."""
+
+    id: str
+    from_: str = Field(alias="from")
+    to: str
+    total: int = 0
+    started: int = 0
+    next_slot: str | None = Field(None, description="The next slot to start; unset when all started.")
+    state: Literal["Running", "Completed", "Refused"] = "Running"
+    message: str | None = None
+
+
+class EscalationStatus(Model):
+    """The running alert: when it started and the highest escalation level sent (0 = none)."""
+
+    since: str
+    level: int = 0
 
 
 class OpenClawCronJobStatus(Model):
@@ -391,3 +503,7 @@ class OpenClawCronJobStatus(Model):
     last_manual_run: str | None = Field(None, description="The run-now annotation value last acted on.")
     last_slot: str | None = Field(None, description="The newest schedule slot handled (run, skipped or missed).")
     alerting: bool = False
+    paused: PauseStatus | None = None
+    last_resume: str | None = Field(None, description="The resume annotation value last acted on.")
+    backfill: BackfillStatus | None = None
+    escalation: EscalationStatus | None = None

@@ -446,10 +446,11 @@ def _drain_pending(w: _Work, spec: OpenClawCronJobSpec, suspended: bool) -> None
 
 def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_changed: bool) -> None:
     """Run, skip or count as missed the slots that came due since the last one handled."""
+    s = clock.schedule
     since = w.last_slot or w.job.created
     if schedule_changed and w.last_slot is not None:
         since = max(since, w.now)  # an edited schedule starts afresh: no catch-up storm
-    decision = sched.catch_up(clock, since, w.now, spec.schedule.starting_deadline_seconds)
+    decision = sched.catch_up(clock, since, w.now, s.starting_deadline_seconds)
     if decision.missed:
         w.counters["missed"] += decision.missed
         w.plan.missed += decision.missed
@@ -458,7 +459,7 @@ def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_ch
             "Warning",
             "Missed",
             f"{decision.missed} scheduled run(s) missed"
-            f" (latest {n.rfc3339(last) if last else 'unknown'}; catchUp {spec.schedule.catch_up})",
+            f" (latest {n.rfc3339(last) if last else 'unknown'}; catchUp {s.catch_up})",
         )
         if last is not None:
             w.records.append(
@@ -469,8 +470,8 @@ def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_ch
                     attempts=0,
                     result="Missed",
                     reason="Missed",
-                    message=f"{decision.missed} slot(s) not run (catchUp {spec.schedule.catch_up},"
-                    f" startingDeadlineSeconds {spec.schedule.starting_deadline_seconds})",
+                    message=f"{decision.missed} slot(s) not run (catchUp {s.catch_up},"
+                    f" startingDeadlineSeconds {s.starting_deadline_seconds})",
                 )
             )
         w.last_slot = max(w.last_slot or since, last or since)
@@ -513,13 +514,16 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     suspended = bool(spec and spec.suspend)
     described = status.schedule
     if spec is not None and valid:
-        clock = sched.JobClock(
-            schedule=spec.schedule, created=job.created, uid=job.ref.uid, default_tz=ctx.settings.default_tz
-        )
-        described = sched.describe(spec.schedule, ctx.settings.default_tz)
+        if spec.schedule is not None:
+            clock = sched.JobClock(
+                schedule=spec.schedule, created=job.created, uid=job.ref.uid, default_tz=ctx.settings.default_tz
+            )
+            described = sched.describe(spec.schedule, ctx.settings.default_tz)
+        else:
+            described = f"after {', '.join(spec.depends_on.jobs)}" if spec.depends_on else None
         schedule_changed = status.schedule is not None and status.schedule != described
         _drain_pending(w, spec, suspended)
-        if not suspended:
+        if not suspended and clock is not None:
             _due(w, spec, clock, schedule_changed)
         elif w.last_slot is None:
             w.last_slot = job.created
@@ -530,7 +534,8 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             run_id = n.run_id(job.ref.name, when)
             _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual", manual_value=job.run_now))
         completed = (
-            spec.schedule.kind == "at"
+            clock is not None
+            and clock.schedule.kind == "at"
             and w.last_slot is not None
             and sched.next_after(clock, w.last_slot) is None
             and not w.active

@@ -166,6 +166,8 @@ def _check_schedule(
     spec: OpenClawCronJobSpec, default_tz: str, now: datetime | None, created: datetime | None
 ) -> list[FieldError]:
     s = spec.schedule
+    if s is None:  # only a dependency-triggered job may go without
+        return [] if spec.depends_on is not None else [FieldError("spec.schedule", "required")]
     errors: list[FieldError] = _kind_fields("schedule", s, s.kind, _SCHEDULE_FIELDS, _REQUIRED_SCHEDULE_FIELD)
 
     def check(path: str, fn: Any, *args: Any) -> Any:

@@ -297,7 +297,7 @@ def test_every_model_field_is_in_the_schema_with_its_enum(
 
 def test_required_fields_match(schema: dict[str, Any]) -> None:
     spec = schema["properties"]["spec"]
-    assert spec["required"] == ["payload", "schedule"]
+    assert spec["required"] == ["payload"]  # schedule: required unless dependsOn (a CEL rule)
     assert spec["properties"]["schedule"]["required"] == ["kind"]
     assert schema["required"] == ["spec"]
 
@@ -325,6 +325,7 @@ def cel_rules_of(model: type[BaseModel]) -> list[dict[str, str]]:
         (api.Payload, ".spec.payload"),
         (api.Delivery, ".spec.delivery"),
         (api.Retry, ".spec.retry"),
+        (api.RunCondition, ".spec.conditions[]"),
     ],
 )
 def test_cel_rules_carried_through(schema: dict[str, Any], model: type[BaseModel], path: str) -> None:
@@ -383,6 +384,21 @@ GOOD_SPECS = [
     {"schedule": {"kind": "at", "at": "20m"}, "payload": {"kind": "command", "image": "busybox"}},
     {"schedule": CRON, "payload": AGENT, "delivery": {"accountId": ""},
      "retry": {"limit": 2, "delaySeconds": 10, "backoff": "Exponential", "maxDelaySeconds": 60}},
+    {"payload": AGENT, "dependsOn": {"jobs": ["import"], "mode": "Sequential", "waitSeconds": 600},
+     "conditions": [{"expression": "dayOfWeek in [0, 6]"}, {"configMapKeyRef": {"name": "flags", "key": "on"}},
+                    {"http": {"url": "http://status.internal/health"}}],
+     "failurePolicy": {"pauseAfterConsecutiveFailures": 3},
+     "notify": {"channels": ["ops"], "escalation": [{"afterSeconds": 600, "channels": ["pager"]}]}},
+]  # fmt: skip
+
+#: Whole specs the orchestration rules refuse (DESIGN §9), with the API server's message.
+ORCHESTRATION_BAD_SPECS = [
+    ({"payload": AGENT}, "schedule is required unless dependsOn is set"),
+    ({"schedule": CRON, "payload": AGENT, "conditions": [{}]},
+     "a condition needs exactly one of expression, configMapKeyRef, secretKeyRef, http"),
+    ({"schedule": CRON, "payload": AGENT,
+      "conditions": [{"expression": "true", "http": {"url": "http://x"}}]},
+     "a condition needs exactly one of expression, configMapKeyRef, secretKeyRef, http"),
 ]  # fmt: skip
 
 BAD_SPECS = [
@@ -433,9 +449,14 @@ def test_cel_rejects_bad_specs(
     assert spec_errors(schema, {"schedule": sched, "payload": payload, **extra}) == [message]
 
 
+@pytest.mark.parametrize(("spec", "message"), ORCHESTRATION_BAD_SPECS, ids=[b[1] for b in ORCHESTRATION_BAD_SPECS])
+def test_cel_rejects_bad_orchestration_specs(schema: dict[str, Any], spec: dict[str, Any], message: str) -> None:
+    assert spec_errors(schema, spec) == [message]
+
+
 def test_every_cel_rule_is_exercised(schema: dict[str, Any]) -> None:
     messages = {r["message"] for _, n in walk(schema) for r in n.get("x-kubernetes-validations", [])}
-    assert messages == {b[3] for b in BAD_SPECS}
+    assert messages == {b[3] for b in BAD_SPECS} | {b[1] for b in ORCHESTRATION_BAD_SPECS}
 
 
 def test_examples_pass_the_crd_schema_and_cel(schema: dict[str, Any]) -> None:
