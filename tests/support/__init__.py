@@ -23,6 +23,7 @@ Known gaps versus a real kube-apiserver (deliberate; tests must not depend on th
 
 from .cluster import Cluster, OperatorProcess, ocj_crd, wait_for, write_kubeconfig
 from .emulator import ApiCall, EmulatedApiServer, Fault
+from .faults import FaultPlan, FaultRule, Listener
 from .kubelet import Script, SimulatedKubelet
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "Cluster",
     "EmulatedApiServer",
     "Fault",
+    "FaultPlan",
+    "FaultRule",
+    "Listener",
     "OperatorProcess",
     "Script",
     "SimulatedKubelet",

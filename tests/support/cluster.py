@@ -27,6 +27,7 @@ import kmock
 import yaml
 
 from .emulator import EmulatedApiServer, Fault
+from .faults import FaultPlan, Listener
 from .kubelet import SimulatedKubelet
 
 T = TypeVar("T")
@@ -102,6 +103,10 @@ class Cluster:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emulated-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.emulator = EmulatedApiServer(**dict(emulator_options or {}))
+        #: Seeded API faults (tests/support/faults.py); add rules with `cluster.faults.add(...)`.
+        self.faults = FaultPlan(seed=int(os.environ.get("FAULT_SEED", "0")))
+        self.emulator.fault_plan = self.faults
+        self._listener = Listener(self.emulator, port or None)
         self.kubelet: SimulatedKubelet | None = None
         self._want_kubelet = kubelet
         self._kubelet_options = dict(kubelet_options or {})
@@ -157,8 +162,8 @@ class Cluster:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with self.emulator, kmock.Server(self.emulator, port=self._port or None) as server:
-            self.port = server.port
+        async with self.emulator:
+            self.port = await self._listener.start()
             if self._want_kubelet:
                 self.kubelet = SimulatedKubelet(self.url, workdir=self.workdir / "kubelet", **self._kubelet_options)
                 self.emulator.log_provider = self.kubelet.logs
@@ -170,6 +175,7 @@ class Cluster:
                 if self.kubelet is not None:
                     await self.kubelet.stop()
                 await self.emulator.aclose()
+                await self._listener.stop()
 
     # --- crossing into the cluster's loop ------------------------------------------------
 
@@ -223,6 +229,10 @@ class Cluster:
 
     def disconnect_watches(self) -> None:
         self.call(self.emulator.disconnect_watches)
+
+    def restart_api(self, down: float = 0.0) -> float:
+        """Restart the API server's listener (same port, same objects and resourceVersions)."""
+        return self.run(self._listener.restart(down))
 
     def writes(self, user_agent: str | None = None, exclude: tuple[str, ...] = ()) -> dict[tuple[str, str], int]:
         """Successful API writes by (verb, resource); e.g. `exclude=("kubectl", "simulated-kubelet")`."""

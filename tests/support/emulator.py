@@ -61,6 +61,7 @@ from .apimachinery import (
     table,
     validate,
 )
+from .faults import FaultPlan
 
 logger = logging.getLogger(__name__)
 
@@ -359,6 +360,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     record_requests: bool = True
     #: Serves `pods/log`: (namespace, name, container) → text or None; the kubelet provides it.
     log_provider: Callable[[str, str, str | None], str | None] | None = None
+    #: Seeded faults (tests/support/faults.py) applied to every request after `faults`.
+    fault_plan: FaultPlan | None = None
 
     calls: list[ApiCall] = attrs.field(factory=list, init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
@@ -554,7 +557,12 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                     await asyncio.sleep(fault.delay)
                 if fault.code:
                     raise ApiError(fault.code, fault.reason, fault.message)
-        # 3. The emulated API.
+        # 3. A fault plan may fail, stall, reset or cut the answer of the emulated API (4).
+        if self.fault_plan is not None:
+            return await self.fault_plan.handle(request, call, lambda: self._serve(request, path))
+        return await self._serve(request, path)
+
+    async def _serve(self, request: rendering.Request, path: _Path) -> aiohttp.web.StreamResponse:
         if path.plural is not None:
             return await self._serve_resource(request, path)
         return await self._serve_discovery(request)
