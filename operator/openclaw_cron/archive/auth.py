@@ -16,7 +16,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -106,7 +106,8 @@ def user_from_headers(headers: Mapping[str, str] | Any, proxy: FrontProxy) -> Us
         return None
     groups: list[str] = []
     for header in proxy.group_headers:
-        groups.extend(headers.getall(header, []) if hasattr(headers, "getall") else [headers.get(header)])
+        values = headers.getall(header, []) if hasattr(headers, "getall") else [headers.get(header) or ""]
+        groups.extend(str(v) for v in values)
     extra: dict[str, list[str]] = {}
     for key in headers:
         for prefix in proxy.extra_prefixes:
@@ -185,11 +186,3 @@ async def load_front_proxy(api: ApiRequester) -> FrontProxy:
     ns, name = AUTH_CONFIGMAP
     cm = await api.request("GET", f"/api/v1/namespaces/{ns}/configmaps/{name}", operation="configmaps.get")
     return FrontProxy.from_configmap((cm or {}).get("data") or {})
-
-
-def describe(user: User | None, cn: str) -> str:
-    return f"{user.name} via {cn}" if user else f"{cn} (no user)"
-
-
-def group_list(values: Sequence[str]) -> str:
-    return ",".join(values)
