@@ -213,6 +213,9 @@ def send(base_url: str, call: HookCall, *, token: str, idempotency_key: str, tim
             conn.request("POST", url.path, body=data, headers=headers)
             resp = conn.getresponse()
             body = resp.read(MAX_ANSWER_BYTES)
+            if resp.length and len(body) < MAX_ANSWER_BYTES:
+                # Closed before Content-Length was met: a cut answer (unreachable), not a bad one.
+                raise http.client.IncompleteRead(body, resp.length)
             outcome.append(HttpAnswer(resp.status, body, {k.lower(): v for k, v in resp.getheaders()}))
         except BaseException as exc:  # handed to the caller's thread
             outcome.append(exc)
