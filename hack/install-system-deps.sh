@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# System packages some tests need (CI, as root): promtool from Debian's `prometheus` package.
-# The package's service is never started: a temporary policy-rc.d forbids it.
+# System packages some tests need (CI, as root): promtool from Debian's `prometheus` package, and a
+# PostgreSQL server from `postgresql` (the archive tests start their own on 127.0.0.1).
+# The packages' services are never started: a temporary policy-rc.d forbids it.
 set -euo pipefail
-if command -v promtool >/dev/null 2>&1; then exit 0; fi
+packages=()
+command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+if [ "${#packages[@]}" = 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
-  echo "promtool is missing; install Debian's 'prometheus' package (the dashboards test needs it)" >&2
+  echo "missing Debian packages: ${packages[*]} (the dashboards and archive tests need them)" >&2
   exit 0
 fi
 guard=/usr/sbin/policy-rc.d
@@ -15,5 +19,6 @@ fi
 trap '[ "$created" = 1 ] && rm -f "$guard"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 command -v promtool
+compgen -G '/usr/lib/postgresql/*/bin/initdb' 

@@ -54,6 +54,7 @@ class PostgresStore(SqlStore):
     dialect = "postgres"
 
     def __init__(self, dsn: str) -> None:
+        self._shown = redact(dsn)
         if "connect_timeout" not in conninfo_to_dict(dsn):
             dsn = make_conninfo(dsn, connect_timeout=CONNECT_TIMEOUT)
         self._dsn = dsn
@@ -66,10 +67,10 @@ class PostgresStore(SqlStore):
             self._migrate(tx)
 
     def __repr__(self) -> str:
-        return f"PostgresStore({redact(self._dsn)!r})"
+        return f"PostgresStore({self._shown!r})"
 
     def _error(self, e: Exception) -> StoreError:
-        return StoreError(f"archive PostgreSQL database {redact(self._dsn)}: {redact(str(e)).strip()}")
+        return StoreError(f"archive PostgreSQL database {self._shown}: {redact(str(e)).strip()}")
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Row]]:

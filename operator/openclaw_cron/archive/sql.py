@@ -19,7 +19,7 @@ from typing import Any, get_args
 from ..api import RunResult, Trigger
 from . import schema
 from .model import Query, RunEntry
-from .store import MAX_QUERY_LIMIT, InvalidQuery, StoreError
+from .store import MAX_QUERY_LIMIT, InvalidEntry, InvalidQuery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,18 @@ def canonical(kind: str, value: str, known: dict[str, str]) -> str:
         return known[value.lower()]
     except KeyError:
         raise InvalidQuery(f"{kind}: {value!r} is not one of {', '.join(known.values())}") from None
+
+
+_INT32 = range(-(2**31), 2**31)
+
+
+def _check(entry: RunEntry) -> None:
+    if entry.attempt < 1 or entry.attempt not in _INT32:
+        raise InvalidEntry(f"{entry.key()}: attempt {entry.attempt} is out of range")
+    if entry.exit_code is not None and entry.exit_code not in _INT32:
+        raise InvalidEntry(f"{entry.key()}: exit code {entry.exit_code} is out of range")
+    if not isinstance(entry.scheduled_time, datetime):
+        raise InvalidEntry(f"{entry.key()}: scheduled_time {entry.scheduled_time!r} is not a datetime")
 
 
 def _aware(name: str, when: datetime | None) -> datetime | None:
@@ -310,6 +322,7 @@ class SqlStore(ABC):
         return None if when is None else self._time_param(when)
 
     def _run_params(self, e: RunEntry) -> tuple[Any, ...]:
+        _check(e)
         return (
             clean_text(e.namespace),
             clean_text(e.job),

@@ -23,6 +23,10 @@ class StoreError(Exception):
     """The store could not do the operation (down, unreachable, locked, misconfigured); worth retrying."""
 
 
+class InvalidEntry(ValueError):
+    """An entry no store can hold (a number out of range); retrying cannot help."""
+
+
 class InvalidQuery(ValueError):
     """A query the caller got wrong (bad cursor, limit, filter value); the message names the parameter."""
 
@@ -35,7 +39,8 @@ class Store(Protocol):
 
         A later put of the same key wins, except that an empty `log` or `reply` never erases a
         stored one (a record rebuilt from `status.recentRuns` must not drop a captured log).
-        Raises StoreError when the store is unavailable.
+        Raises StoreError when the store is unavailable, InvalidEntry (and writes nothing) when
+        an entry cannot be stored.
         """
         ...
 
