@@ -454,6 +454,7 @@ class PendingRun(Model):
     not_before: str
     reason: str = Field("", description="Retry | Queued | GlobalCap | Waiting (for dependencies)")
     manual_value: str | None = None
+    since: str | None = Field(None, description="Waiting: dependency runs count when scheduled after this.")
 
 
 class PauseStatus(Model):
@@ -505,5 +506,6 @@ class OpenClawCronJobStatus(Model):
     alerting: bool = False
     paused: PauseStatus | None = None
     last_resume: str | None = Field(None, description="The resume annotation value last acted on.")
+    failures_at_resume: int = Field(0, description="The failure streak when last resumed (pausing counts after it).")
     backfill: BackfillStatus | None = None
     escalation: EscalationStatus | None = None

@@ -36,6 +36,12 @@ from .api import (
     State,
     Trigger,
 )
+from .orchestration import backfill as bf
+from .orchestration import conditions as cond
+from .orchestration import dependencies as deps
+from .orchestration import escalation, pause
+from .orchestration.inputs import OrchestrationInputs
+from .orchestration.verdict import Verdict
 from .pods import JobRef, PodView, Start
 from .settings import Settings
 from .status import MAX_MESSAGE_BYTES, Outcome, pod_outcome, record, set_condition, truncate
@@ -46,6 +52,10 @@ MAX_QUEUED = 10
 #: A Running Pod this long past its deadline is ended by the operator (no kubelet enforced it).
 DEADLINE_GRACE = timedelta(seconds=60)
 DEFAULT_ALERT_THRESHOLD = 3
+#: A slot whose condition inputs were not read yet waits this long at most (then it is Skipped).
+UNCHECKED_WAIT = timedelta(seconds=60)
+#: Backfill with concurrencyPolicy Allow starts at most this many runs per pass.
+BACKFILL_BURST = 10
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,9 @@ class JobView:
     spec: dict[str, Any]
     status: dict[str, Any]
     run_now: str | None = None
+    #: The `cron.openclaw.io/resume` and `cron.openclaw.io/backfill` annotation values.
+    resume: str | None = None
+    backfill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,9 @@ class Context:
     gone: frozenset[str] = frozenset()
     #: Pods of active runs that the API refused to create (pod name → the API's words).
     refused: Mapping[str, str] = field(default_factory=dict)
+    #: Other jobs' status, ConfigMap/Secret keys and HTTP answers (orchestration.gather_inputs);
+    #: None = not gathered: jobs without dependsOn or I/O conditions do not need it.
+    orchestration: OrchestrationInputs | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +110,18 @@ class Plan:
     missed: int = 0
     skipped: int = 0
     spec: OpenClawCronJobSpec | None = None
+    #: Ready-made messages to their own channels (escalation levels, resolved): submit as they are.
+    messages: list[notify.Notification] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=4096)
 def _checked_spec(
-    spec_json: str, default_tz: str, created: datetime
+    spec_json: str,
+    default_tz: str,
+    created: datetime,
+    name: str | None = None,
+    hosts: tuple[str, ...] = (),
+    graph: tuple[tuple[str, tuple[str, ...]], ...] | None = None,
 ) -> tuple[OpenClawCronJobSpec | None, tuple[FieldError, ...]]:
     """Parse and validate a spec once per distinct (spec, zone, creation time), not every pass.
 
@@ -106,7 +129,15 @@ def _checked_spec(
     the result depends on these arguments alone. The models are frozen, so sharing is safe.
     """
     raw = json.loads(spec_json)
-    return parse_spec(raw), tuple(validate(raw, default_tz=default_tz, created=created))
+    errors = validate(
+        raw,
+        default_tz=default_tz,
+        created=created,
+        name=name,
+        namespace_jobs=dict(graph) if graph is not None else None,
+        allowed_http_hosts=hosts,
+    )
+    return parse_spec(raw), tuple(errors)
 
 
 def parse_spec(raw: dict[str, Any]) -> OpenClawCronJobSpec | None:
@@ -429,6 +460,8 @@ def _drain_pending(w: _Work, spec: OpenClawCronJobSpec, suspended: bool) -> None
             continue  # wait for the running one
         if not is_retry and suspended and p.trigger != "Manual":
             continue
+        if p.reason == "Waiting":
+            continue  # dependencies/conditions decide (_waiting)
         if w.free is not None and w.free <= 0:
             break
         w.pending.remove(p)
@@ -476,8 +509,152 @@ def _due(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock, schedule_ch
             )
         w.last_slot = max(w.last_slot or since, last or since)
     for slot, trigger in decision.run:
+        previous = w.last_slot if w.last_slot is not None and w.last_slot < slot else w.job.created
         w.last_slot = max(w.last_slot or slot, slot)
-        _admit(w, spec, Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger=trigger))
+        _gate(
+            w, spec, Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger=trigger), previous
+        )
+
+
+# -- orchestration (DESIGN §9; the rules are in orchestration/) ---------------------------
+
+
+def _tz(spec: OpenClawCronJobSpec, default_tz: str) -> Any:
+    return sched.zone(spec.schedule.tz if spec.schedule else None, default_tz)
+
+
+def _verdict(w: _Work, spec: OpenClawCronJobSpec, slot: datetime, since: datetime | None) -> tuple[str, Verdict]:
+    """(Skipped reason, verdict) of a slot: conditions first, then dependencies."""
+    inputs = w.ctx.orchestration
+    if spec.conditions:
+        v = cond.evaluate(spec.conditions, slot, _tz(spec, w.ctx.settings.default_tz), inputs)
+        if not v.met:
+            return "ConditionNotMet", v
+    if spec.depends_on is not None:
+        start = deps.window_start(spec.depends_on, slot, since)
+        d = deps.evaluate(spec.depends_on, start, w.now, inputs.jobs if inputs is not None else None)
+        if not d.verdict.met:
+            return "DependencyNotMet", d.verdict
+    return "", Verdict(True)
+
+
+def _gate(w: _Work, spec: OpenClawCronJobSpec, st: Start, since: datetime | None) -> None:
+    """A scheduled slot runs when its conditions and dependencies are met, waits, or is Skipped."""
+    if spec.depends_on is None and not spec.conditions:
+        _admit(w, spec, st)
+        return
+    reason, v = _verdict(w, spec, st.scheduled, since)
+    if v.met:
+        _admit(w, spec, st)
+        return
+    wait = timedelta(seconds=spec.depends_on.wait_seconds) if spec.depends_on else timedelta(0)
+    if v.unknown:
+        wait = max(wait, UNCHECKED_WAIT)
+    if v.final or st.scheduled + wait <= w.now:
+        _skip(w, st.run_id, st.trigger, st.scheduled, reason, v.message, spec)
+        return
+    w.pending.append(
+        PendingRun(
+            run_id=st.run_id,
+            trigger=st.trigger,
+            scheduled_time=n.rfc3339(st.scheduled),
+            attempt=1,
+            not_before=n.rfc3339(ceil_second(st.scheduled + wait)),
+            reason="Waiting",
+            since=n.rfc3339(since) if since else None,
+        )
+    )
+
+
+def _waiting(w: _Work, spec: OpenClawCronJobSpec, held: bool) -> None:
+    """Slots waiting for dependencies: run once met, Skipped at the deadline (or when it cannot change)."""
+    for p in [p for p in w.pending if p.reason == "Waiting"]:
+        slot = n.parse_time(p.scheduled_time)
+        since = n.parse_time(p.since) if p.since else None
+        reason, v = _verdict(w, spec, slot, since)
+        deadline = n.parse_time(p.not_before)
+        if v.met and not held:
+            w.pending.remove(p)
+            _admit(w, spec, Start(run_id=p.run_id, scheduled=slot, attempt=1, trigger=p.trigger))
+        elif not v.met and (v.final or deadline <= w.now):
+            w.pending.remove(p)
+            waited = int((w.now - slot).total_seconds())
+            _skip(w, p.run_id, p.trigger, slot, reason, f"{v.message} (waited {waited}s)", spec)
+
+
+def _dependency_trigger(w: _Work, spec: OpenClawCronJobSpec) -> None:
+    """A job without a schedule runs once per satisfaction of its dependencies (trigger Dependency)."""
+    dep = spec.depends_on
+    inputs = w.ctx.orchestration
+    if dep is None or inputs is None:
+        return
+    since = w.last_slot or w.job.created
+    found = deps.evaluate(dep, since, w.now, inputs.jobs)
+    if not found.verdict.met or found.satisfied_at is None or found.satisfied_at <= since:
+        return
+    slot = ceil_second(found.satisfied_at)
+    w.last_slot = slot
+    st = Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger="Dependency")
+    _gate(w, spec.model_copy(update={"depends_on": None}), st, since)
+
+
+def _backfill(w: _Work, spec: OpenClawCronJobSpec, clock: sched.JobClock | None, state: Any) -> Any:
+    """Start the next slots of the backfill request (one at a time unless concurrencyPolicy Allow)."""
+    text = w.job.backfill
+    if text:
+        try:
+            req: bf.BackfillRequest | None = bf.parse_request(text, w.now)
+        except bf.BackfillError as exc:
+            req = None
+            rid = bf.request_id(text)
+            if state is None or state.id != rid:
+                state = bf.refused(rid, str(exc))
+                w.event("Warning", "BackfillRefused", str(exc))
+        if req is not None and (state is None or state.id != req.id):
+            state = bf.begin(clock, req)
+            if state.state == "Refused":
+                w.event("Warning", "BackfillRefused", state.message or "refused")
+            else:
+                w.event(
+                    "Normal", "Backfill", f"backfill {req.id}: {state.total} slot(s) from {state.from_} to {state.to}"
+                )
+    if state is None or state.state != "Running" or clock is None:
+        return state
+    allow = spec.concurrency_policy == "Allow"
+    last_schedule = w.last_schedule
+    for _ in range(BACKFILL_BURST if allow else 1):
+        if state.next_slot is None or (w.active and not allow) or (w.free is not None and w.free <= 0):
+            break
+        slot = n.parse_time(state.next_slot)
+        w.start(Start(run_id=n.run_id(w.job.ref.name, slot), scheduled=slot, attempt=1, trigger="Backfill"), spec)
+        state = bf.advance(clock, state)
+    w.last_schedule = max(last_schedule or "", w.last_schedule or "") or None
+    if state.state == "Completed":
+        w.event("Normal", "BackfillCompleted", f"backfill {state.id}: {state.started} run(s) started")
+    return state
+
+
+def _escalate(w: _Work, spec: OpenClawCronJobSpec | None, state: Any, threshold: int) -> tuple[Any, datetime | None]:
+    """Escalation levels while the alert lasts, one resolved message after (orchestration.escalation)."""
+    notify_spec = spec.notify if spec else None
+    step = escalation.step(notify_spec, state, failing=w.consecutive >= threshold, now=w.now)
+    for m in step.messages:
+        kind = "alert" if m.kind == "escalation" else "recovery"
+        reason = (
+            f"escalation level {m.level}" if m.kind == "escalation" else f"resolved after escalation level {m.level}"
+        )
+        w.plan.messages.append(
+            notify.Notification(
+                channels=m.channels,
+                kind=kind,
+                job=w.job.ref.name,
+                namespace=w.job.ref.namespace,
+                context={"consecutiveFailures": w.consecutive, "reason": reason},
+                template=notify_spec.template if notify_spec else None,
+            )
+        )
+        w.event("Warning" if m.kind == "escalation" else "Normal", "Escalation", f"{reason}: {', '.join(m.channels)}")
+    return step.state, step.wake_at
 
 
 def _prune(w: _Work, pods: list[PodView], spec: OpenClawCronJobSpec | None) -> None:
@@ -500,7 +677,20 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     now = ctx.now
     status = parse_status(job.status)
     w = _Work(job, ctx, status)
-    spec, spec_errors = _checked_spec(json.dumps(job.spec, sort_keys=True), ctx.settings.default_tz, job.created)
+    inputs = ctx.orchestration
+    graph = (
+        tuple(sorted(inputs.graph.items()))
+        if inputs is not None and inputs.jobs and isinstance(job.spec.get("dependsOn"), dict)
+        else None
+    )
+    spec, spec_errors = _checked_spec(
+        json.dumps(job.spec, sort_keys=True),
+        ctx.settings.default_tz,
+        job.created,
+        job.ref.name,
+        tuple(ctx.settings.http_condition_hosts),
+        graph,
+    )
     errors = [*spec_errors, *ctx.extra_errors]
     valid = spec is not None and not errors
     mine = [p for p in pods if p.owner_uid == job.ref.uid]
@@ -513,6 +703,33 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     completed = False
     suspended = bool(spec and spec.suspend)
     described = status.schedule
+    paused_state = status.paused
+    last_resume = status.last_resume
+    failures_at_resume = status.failures_at_resume
+    backfill_state = status.backfill
+    pause_message = ""
+    if spec is not None and valid:
+        decision = pause.decide(
+            spec.failure_policy,
+            consecutive=w.consecutive,
+            paused=status.paused,
+            failures_at_resume=status.failures_at_resume,
+            generation=job.generation,
+            resume=job.resume,
+            last_resume=status.last_resume,
+            now=now,
+        )
+        paused_state, last_resume, failures_at_resume = (
+            decision.paused,
+            decision.last_resume,
+            decision.failures_at_resume,
+        )
+        if decision.change == "Paused":
+            pause_message = decision.message
+            w.event("Warning", "Paused", decision.message)
+        elif decision.change == "Resumed":
+            w.event("Normal", "Resumed", decision.message)
+    held = suspended or paused_state is not None
     if spec is not None and valid:
         if spec.schedule is not None:
             clock = sched.JobClock(
@@ -520,13 +737,17 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             )
             described = sched.describe(spec.schedule, ctx.settings.default_tz)
         else:
-            described = f"after {', '.join(spec.depends_on.jobs)}" if spec.depends_on else None
+            described = deps.describe(spec.depends_on) if spec.depends_on else None
         schedule_changed = status.schedule is not None and status.schedule != described
-        _drain_pending(w, spec, suspended)
-        if not suspended and clock is not None:
+        _waiting(w, spec, held)
+        _drain_pending(w, spec, held)
+        if not held and clock is not None:
             _due(w, spec, clock, schedule_changed)
+        elif not held and spec.depends_on is not None:
+            _dependency_trigger(w, spec)
         elif w.last_slot is None:
             w.last_slot = job.created
+        backfill_state = _backfill(w, spec, clock, status.backfill)
         # run-now: a new annotation value is one manual run
         if job.run_now and job.run_now != w.last_manual:
             w.last_manual = job.run_now
@@ -553,7 +774,7 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
 
     # -- status -------------------------------------------------------------------
     next_run: datetime | None = None
-    if clock is not None and not suspended and not completed:
+    if clock is not None and not held and not completed:
         next_run = sched.next_after(clock, max(now, w.last_slot or now))
     state: State
     if not valid:
@@ -562,6 +783,8 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         state = "Running"
     elif completed:
         state = "Completed"
+    elif paused_state is not None:
+        state = "Paused"
     elif suspended:
         state = "Suspended"
     else:
@@ -573,7 +796,7 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     conds: list[Condition] = list(status.conditions)
     gen = job.generation
     if valid:
-        ready_reason = {"Completed": "Completed", "Suspended": "Suspended"}.get(state, "Scheduled")
+        ready_reason = {"Completed": "Completed", "Suspended": "Suspended", "Paused": "Paused"}.get(state, "Scheduled")
         ready_msg = f"next run {n.rfc3339(next_run)}" if next_run else f"job is {state.lower()}"
         conds = set_condition(conds, "Ready", True, ready_reason, ready_msg, now=now, generation=gen)
     else:
@@ -605,6 +828,31 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             generation=gen,
         )
 
+    if paused_state is not None:
+        conds = set_condition(
+            conds,
+            "Paused",
+            True,
+            "ConsecutiveFailures",
+            pause_message
+            or next((c.message for c in status.conditions if c.type == "Paused" and c.status == "True"), "")
+            or f"paused after {paused_state.consecutive_failures} consecutive failed runs",
+            now=now,
+            generation=gen,
+        )
+    elif any(c.type == "Paused" for c in conds) or (spec and spec.failure_policy):
+        limit_n = spec.failure_policy.pause_after_consecutive_failures if spec and spec.failure_policy else None
+        conds = set_condition(
+            conds,
+            "Paused",
+            False,
+            "Resumed" if any(c.type == "Paused" for c in status.conditions) else "NotPaused",
+            f"pauses after {limit_n} consecutive failed runs" if limit_n else "no failure policy",
+            now=now,
+            generation=gen,
+        )
+    escalation_state, escalation_wake = _escalate(w, spec, status.escalation, threshold)
+
     new_status = OpenClawCronJobStatus(
         observed_generation=gen,
         conditions=conds,
@@ -622,6 +870,11 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         last_manual_run=w.last_manual,
         last_slot=n.rfc3339(w.last_slot) if w.last_slot else None,
         alerting=w.alerting,
+        paused=paused_state,
+        last_resume=last_resume,
+        failures_at_resume=failures_at_resume,
+        backfill=backfill_state,
+        escalation=escalation_state,
     )
     w.plan.status = new_status.model_dump(by_alias=True, exclude_none=True, mode="json")
     w.plan.spec = spec
@@ -631,6 +884,8 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     if next_run:
         wakes.append(next_run)
     wakes += [n.parse_time(p.not_before) for p in w.pending]
+    if escalation_wake is not None:
+        wakes.append(escalation_wake)
     for act in w.active:
         pod = by_key.get((act.run_id, act.attempt))
         if pod and pod.phase == "Pending" and pod.created:

@@ -36,6 +36,8 @@ class Settings:
     resync_seconds: float = 30.0
     #: Path of the notification channels file (YAML/JSON) mounted from a Secret.
     notify_config: str = ""
+    #: Hosts that HTTP run conditions may call (`*.example.com` for subdomains); empty = none.
+    http_condition_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -76,4 +78,5 @@ class Settings:
             start_timeout_seconds=int(num("START_TIMEOUT_SECONDS", cls.start_timeout_seconds)),
             resync_seconds=float(num("RESYNC_SECONDS", cls.resync_seconds, float)),
             notify_config=get("NOTIFY_CONFIG", ""),
+            http_condition_hosts=tuple(h.strip() for h in get("HTTP_CONDITION_HOSTS", "").split(",") if h.strip()),
         )

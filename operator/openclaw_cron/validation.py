@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -21,6 +22,7 @@ from pydantic_core import ErrorDetails
 from . import schedule as sched
 from .api import OpenClawCronJobSpec
 from .naming import rfc3339
+from .orchestration import backfill, conditions, dependencies
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ def _message(err: ErrorDetails) -> str:
         return "must not be empty" if n == 1 else f"must have at least {n} characters"
     if kind == "string_too_long":
         return f"must have at most {ctx['max_length']} characters, got {len(str(value))}"
+    if kind == "too_short":
+        least = ctx["min_length"]
+        return f"must have at least {least} item{'s' if least != 1 else ''}, got {ctx.get('actual_length', '?')}"
     if kind == "too_long":
         return f"must have at most {ctx['max_length']} items, got {ctx.get('actual_length', '?')}"
     if kind == "greater_than_equal":
@@ -281,17 +286,116 @@ def _check_retry(spec: OpenClawCronJobSpec) -> list[FieldError]:
     return []
 
 
+#: The operator setting that lists the hosts HTTP conditions may call.
+HTTP_HOSTS_SETTING = "OPENCLAW_CRON_HTTP_CONDITION_HOSTS"
+
+
+def host_allowed(host: str, allowed: Sequence[str]) -> bool:
+    """`host` is listed, or matches a `*.example.com` entry (a subdomain, not the domain itself)."""
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        entry = entry.strip().lower().rstrip(".")
+        if entry == host or (entry.startswith("*.") and host.endswith(entry[1:])):
+            return True
+    return False
+
+
+def _check_orchestration(
+    spec: OpenClawCronJobSpec,
+    name: str | None,
+    namespace_jobs: Mapping[str, Sequence[str]] | None,
+    allowed_http_hosts: Sequence[str],
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if spec.depends_on is not None:
+        errors += [
+            FieldError("spec.dependsOn.jobs", msg)
+            for msg in dependencies.graph_errors(name or "", spec.depends_on, namespace_jobs)
+        ]
+    for i, cond in enumerate(spec.conditions or ()):
+        at = f"spec.conditions[{i}]"
+        given = cond.model_dump(by_alias=True, exclude_none=True)
+        kinds = [k for k in ("expression", "configMapKeyRef", "secretKeyRef", "http") if k in given]
+        if len(kinds) != 1:
+            got = " and ".join(kinds) if kinds else "none"
+            errors.append(
+                FieldError(at, f"needs exactly one of expression, configMapKeyRef, secretKeyRef, http; got {got}")
+            )
+            continue
+        if cond.expression is not None:
+            problem = conditions.check_expression(cond.expression)
+            if problem is not None:
+                errors.append(
+                    FieldError(f"{at}.expression", f"invalid CEL expression {_show(cond.expression)}: {problem}")
+                )
+        if cond.http is not None:
+            host = urlsplit(cond.http.url).hostname or ""
+            if not host_allowed(host, allowed_http_hosts):
+                listed = ", ".join(allowed_http_hosts) if allowed_http_hosts else "none by default"
+                errors.append(
+                    FieldError(
+                        f"{at}.http.url",
+                        f"host {_show(host)} is not allowed: HTTP conditions are sent from the operator, so only hosts"
+                        f" in the operator setting {HTTP_HOSTS_SETTING} may be checked (allowed: {listed})",
+                    )
+                )
+    levels = spec.notify.escalation if spec.notify and spec.notify.escalation else []
+    for i in range(1, len(levels)):
+        before, here = levels[i - 1].after_seconds, levels[i].after_seconds
+        if here <= before:
+            errors.append(
+                FieldError(
+                    f"spec.notify.escalation[{i}].afterSeconds",
+                    f"must be greater than escalation[{i - 1}].afterSeconds ({before}), got {here}",
+                )
+            )
+    return errors
+
+
+def validate_backfill(
+    text: str,
+    spec: dict[str, Any],
+    *,
+    created: datetime,
+    uid: str = "",
+    default_tz: str = "UTC",
+    now: datetime | None = None,
+) -> list[str]:
+    """Problems with a backfill request (the annotation's JSON) for this job; [] when it can run."""
+    try:
+        req = backfill.parse_request(text, now)
+    except backfill.BackfillError as exc:
+        return [str(exc)]
+    try:
+        model = OpenClawCronJobSpec.model_validate(spec)
+    except ValidationError:
+        return ["the spec is invalid; fix it first"]
+    if model.schedule is None:
+        return ["the job has no schedule of its own, so no slots to backfill"]
+    clock = sched.JobClock(schedule=model.schedule, created=created, uid=uid, default_tz=default_tz)
+    try:
+        backfill.slots(clock, req)
+    except backfill.BackfillError as exc:
+        return [str(exc)]
+    return []
+
+
 def validate(
     spec: dict[str, Any],
     *,
     default_tz: str = "UTC",
     now: datetime | None = None,
     created: datetime | None = None,
+    name: str | None = None,
+    namespace_jobs: Mapping[str, Sequence[str]] | None = None,
+    allowed_http_hosts: Sequence[str] = (),
 ) -> list[FieldError]:
     """All problems with a raw spec, schema errors first; [] when it is valid.
 
     `created` (the resource's creationTimestamp) enables the "at in the past" rule; with only
-    `now` (a resource not created yet) the same rule uses now.
+    `now` (a resource not created yet) the same rule uses now. `name` (the job's) enables the
+    self-reference rule of dependsOn, `namespace_jobs` (each job of the namespace → the jobs
+    it depends on) the missing-job and cycle rules; `allowed_http_hosts` is the operator's list.
     """
     if isinstance(spec, Mapping) and not isinstance(spec, dict):
         spec = dict(spec)  # e.g. kopf's Spec view; strict validation wants a plain dict
@@ -308,6 +412,7 @@ def validate(
         *_check_payload(model),
         *_check_delivery(model),
         *_check_retry(model),
+        *_check_orchestration(model, name, namespace_jobs, allowed_http_hosts),
     ]
 
 
