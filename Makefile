@@ -62,5 +62,5 @@ run:  ## the operator against the current kube context (applies the CRDs first; 
 demo:  ## self-contained: emulated API, simulated kubelet, CRD and example jobs
 	$(PY) hack/demo.py
 
-image:  ## build the container image (needs a Docker engine)
-	docker build -t $(IMAGE) .
+image:  ## build the container image: docker build, or podman + a debootstrap base where no engine runs
+	IMAGE=$(IMAGE) bash hack/build-image.sh

@@ -364,7 +364,7 @@ def test_dockerfile_key_properties() -> None:
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
     builder, final = dockerfile_stages()
     assert builder[0].endswith("AS builder")
-    assert any("python -m venv /opt/venv" in i for i in builder)
+    assert any("python3 -m venv /opt/venv" in i for i in builder)
     assert any(i.startswith("RUN pip install") and "--no-cache-dir" in i for i in builder)
     final_text = "\n".join(final)
     assert "COPY --from=builder /opt/venv /opt/venv" in final_text
