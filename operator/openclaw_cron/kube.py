@@ -1,69 +1,199 @@
-"""The few Kubernetes API calls the operator makes, through the official client.
+"""The few Kubernetes API calls the operator makes: an async client on the hot path.
 
-The client is synchronous; calls run in a dedicated thread pool so a slow API server
-never blocks kopf's event loop, and the pool (with the client's connection pool) is
-sized for thousands of jobs. Bodies travel as plain dicts (`_preload_content=False`)
-so nothing is lost in model round-trips.
+Credentials and the server come from the official client's config loaders (in-cluster
+service account, or the kubeconfig with its client certificates, tokens and exec plugins);
+requests go out on one aiohttp session in kopf's event loop, so a burst of Pod creates costs
+no thread hand-offs. Like kube-controller-manager's client, every request passes a token
+bucket (`qps`/`burst`), and transient failures (429 with Retry-After, 5xx, resets, timeouts)
+are retried with exponential backoff and full jitter. Bodies travel as plain dicts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+import random
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
 
+import aiohttp
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from . import metrics
 from .api import GROUP, PLURAL, VERSION
 
-T = TypeVar("T")
 MERGE = "application/merge-patch+json"
-POOL = 32
+COMPONENT = "openclaw-cron-operator"
+USER_AGENT = f"{COMPONENT}/0.1"
+#: Retry budget for one call: attempts, and the backoff's base and cap (seconds).
+ATTEMPTS = 5
+BACKOFF_BASE = 0.2
+BACKOFF_CAP = 5.0
+REQUEST_TIMEOUT = 30.0
 
 
 class Conflict(Exception):
     """The resource changed since we read it (optimistic concurrency)."""
 
 
-class Kube:
-    """Async facade over CoreV1Api and CustomObjectsApi."""
+class TokenBucket:
+    """Client-side rate limit: `qps` requests a second on average, bursts up to `burst`.
 
-    def __init__(self, api_client: Any | None = None) -> None:
-        if api_client is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except config.ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-            conf = client.Configuration.get_default_copy()
-            conf.connection_pool_maxsize = POOL
-            api_client = client.ApiClient(conf)
-        self.core = client.CoreV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix="kube")
+    `qps <= 0` disables it. The clock is injectable for tests.
+    """
+
+    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._clock = clock
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
+        self._last = now
+
+    def delay(self) -> float:
+        """Take a token; how long the caller must wait before using it (0 = now)."""
+        if self.qps <= 0:
+            return 0.0
+        self._refill()
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    async def acquire(self) -> None:
+        async with self._lock:  # FIFO: a waiter holds its place
+            wait = self.delay()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+
+def retry_delay(attempt: int, retry_after: str | None, rng: random.Random | None = None) -> float:
+    """Seconds before retry number `attempt` (1-based): the server's Retry-After, else full jitter."""
+    if retry_after:
+        try:
+            return min(BACKOFF_CAP * 4, max(0.0, float(retry_after)))
+        except ValueError:
+            pass
+    cap = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+    return (rng or random).uniform(0, cap)
+
+
+def _load_configuration() -> Any:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.Configuration.get_default_copy()
+
+
+class Kube:
+    """Async facade over the handful of endpoints the operator needs."""
+
+    def __init__(self, configuration: Any | None = None, *, qps: float = 0.0, burst: int = 1) -> None:
+        self.conf = configuration if configuration is not None else _load_configuration()
+        self.host = str(self.conf.host).rstrip("/")
+        self.bucket = TokenBucket(qps, burst)
+        self._session: aiohttp.ClientSession | None = None
         #: API writes by kind, for the benchmark's writes-per-run figure.
         self.writes: dict[str, int] = {}
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.host.startswith("https"):
+            return False
+        if not self.conf.verify_ssl:
+            return False
+        ctx = ssl.create_default_context(cafile=self.conf.ssl_ca_cert or None)
+        if self.conf.cert_file:
+            ctx.load_cert_chain(self.conf.cert_file, self.conf.key_file or None)
+        return ctx
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=128, ssl=self._ssl())
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._session
+
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        token = self.conf.get_api_key_with_prefix("authorization")  # refreshes rotated tokens
+        if token:
+            headers["Authorization"] = token
+        elif self.conf.username:
+            headers["Authorization"] = self.conf.get_basic_auth_token()
+        return headers
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        body: Any = None,
+        query: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """One API call, rate-limited and retried; ApiException for a final error answer."""
+        url = self.host + path + (("?" + urlencode(query)) if query else "")
+        data = None if body is None else json.dumps(body)
+        if data is not None and content_type is None:
+            content_type = "application/json"
+        for attempt in range(1, ATTEMPTS + 1):
+            await self.bucket.acquire()
+            retry_after: str | None = None
+            try:
+                async with self.session().request(method, url, data=data, headers=self._headers(content_type)) as resp:
+                    text = await resp.text()
+                    if resp.status < 400:
+                        return text if raw else (json.loads(text) if text else {})
+                    metrics.api_error(operation, str(resp.status))
+                    if resp.status == 429 or resp.status >= 500:
+                        retry_after = resp.headers.get("Retry-After")
+                        if attempt < ATTEMPTS:
+                            await asyncio.sleep(retry_delay(attempt, retry_after))
+                            continue
+                    error = ApiException(status=resp.status, reason=resp.reason or "")
+                    error.body, error.headers = text, dict(resp.headers)
+                    raise error
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                metrics.api_error(operation, type(exc).__name__)
+                if attempt >= ATTEMPTS:
+                    raise
+                await asyncio.sleep(retry_delay(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _count(self, what: str) -> None:
         self.writes[what] = self.writes.get(what, 0) + 1
 
     @staticmethod
-    def _json(resp: Any) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(resp.data)
-        return data
+    def _pods(namespace: str, name: str = "") -> str:
+        return f"/api/v1/namespaces/{quote(namespace)}/pods" + (f"/{quote(name)}" if name else "")
+
+    @staticmethod
+    def _jobs(namespace: str, name: str = "") -> str:
+        base = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}"
+        return base + (f"/{quote(name)}" if name else "")
 
     async def create_pod(self, body: dict[str, Any]) -> bool:
         """Create a Pod; False when it already exists (the run was started before)."""
         self._count("pods.create")
         try:
-            await self._call(
-                self.core.create_namespaced_pod, body["metadata"]["namespace"], body, _preload_content=False
-            )
+            await self.request("POST", self._pods(body["metadata"]["namespace"]), operation="pods.create", body=body)
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -73,18 +203,42 @@ class Kube:
     async def delete_pod(self, namespace: str, name: str) -> None:
         self._count("pods.delete")
         try:
-            await self._call(self.core.delete_namespaced_pod, name, namespace, _preload_content=False)
+            await self.request("DELETE", self._pods(namespace, name), operation="pods.delete")
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
+    async def delete_pods(self, namespace: str, label_selector: str) -> None:
+        """Prune several finished Pods in one write (deletecollection; the caller checks the selector)."""
+        self._count("pods.deletecollection")
+        await self.request(
+            "DELETE", self._pods(namespace), operation="pods.deletecollection", query={"labelSelector": label_selector}
+        )
+
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._json(await self._call(self.core.read_namespaced_pod, name, namespace, _preload_content=False))
+            pod: dict[str, Any] = await self.request("GET", self._pods(namespace, name), operation="pods.get")
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        return pod
+
+    async def read_pod_log(self, namespace: str, name: str, limit_bytes: int) -> str | None:
+        """The tail of a Pod's log (at most `limit_bytes`); None when the Pod is gone."""
+        try:
+            text: str = await self.request(
+                "GET",
+                self._pods(namespace, name) + "/log",
+                operation="pods.log",
+                query={"limitBytes": str(limit_bytes)},
+                raw=True,
+            )
+        except ApiException as exc:
+            if exc.status in (400, 404):
+                return None
+            raise
+        return text
 
     async def secret_key_exists(self, namespace: str, name: str, key: str) -> bool | None:
         """True/False whether Secret `name` has `key`; None when the Secret does not exist.
@@ -92,31 +246,23 @@ class Kube:
         The value is never decoded, logged or kept.
         """
         try:
-            resp = await self._call(self.core.read_namespaced_secret, name, namespace, _preload_content=False)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data = self._json(resp)
-        return key in (data.get("data") or {}) or key in (data.get("stringData") or {})
-
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self._json(
-                await self._call(
-                    self.custom.get_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    _preload_content=False,
-                )
+            data = await self.request(
+                "GET", f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}", operation="secrets.get"
             )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        return key in (data.get("data") or {}) or key in (data.get("stringData") or {})
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job: dict[str, Any] = await self.request("GET", self._jobs(namespace, name), operation="jobs.get")
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return job
 
     async def patch_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None
@@ -127,40 +273,66 @@ class Kube:
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            resp = await self._call(
-                self.custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                body,
-                _content_type=MERGE,
-                _preload_content=False,
+            job: dict[str, Any] = await self.request(
+                "PATCH",
+                self._jobs(namespace, name) + "/status",
+                operation="status.patch",
+                body=body,
+                content_type=MERGE,
             )
         except ApiException as exc:
             if exc.status == 409:
                 raise Conflict(f"{namespace}/{name}") from exc
             raise
-        return self._json(resp)
+        return job
 
     async def delete_job(self, namespace: str, name: str, uid: str) -> None:
         """Delete the resource (deleteAfterRun), only if it is still the same object."""
         self._count("job.delete")
         try:
-            await self._call(
-                self.custom.delete_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                body={"preconditions": {"uid": uid}},
-                _preload_content=False,
+            await self.request(
+                "DELETE",
+                self._jobs(namespace, name),
+                operation="jobs.delete",
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}},
             )
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    async def create_event(self, obj: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        """A core/v1 Event on `obj` (the job), as `kubectl describe` and `get events` show them."""
+        meta = obj.get("metadata") or {}
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name', 'job')}.", "namespace": meta.get("namespace")},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
+            "type": type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": socket.gethostname(),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self._count("events.create")
+        await self.request(
+            "POST",
+            f"/api/v1/namespaces/{quote(str(meta.get('namespace')))}/events",
+            operation="events.create",
+            body=event,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

@@ -35,7 +35,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 PREFIX = "openclaw_cron_"
 #: Distinct reconcile-error ``kind`` values kept; later ones are counted as "other".
-MAX_ERROR_KINDS = 20
+MAX_ERROR_KINDS = 40
 
 # `_created` samples would double every counter/histogram series for no dashboard use.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -129,6 +129,17 @@ NOTIFICATIONS = Counter(
     PREFIX + "notifications",
     "Notification deliveries by channel and outcome (ok, error, dropped).",
     ["channel", "outcome"],
+    registry=REGISTRY,
+)
+API_ERRORS = Counter(
+    PREFIX + "api_errors",
+    "Failed Kubernetes API calls (each retry counts), by operation and HTTP code or error type.",
+    ["operation", "code"],
+    registry=REGISTRY,
+)
+JOBS = Gauge(
+    PREFIX + "jobs",
+    "OpenClawCronJobs the scheduler holds.",
     registry=REGISTRY,
 )
 
@@ -226,6 +237,21 @@ def reconcile_error(namespace: str, kind: str) -> None:
             else:
                 _error_kinds.add(kind)
     RECONCILE_ERRORS.labels(namespace, kind).inc()
+
+
+def api_error(operation: str, code: str) -> None:
+    """Count a failed API call; error types beyond the cap fold into 'other' (bounded labels)."""
+    with _lock:
+        if code not in _error_kinds:
+            if len(_error_kinds) >= MAX_ERROR_KINDS:
+                code = "other"
+            else:
+                _error_kinds.add(code)
+    API_ERRORS.labels(operation, code).inc()
+
+
+def jobs(count: int) -> None:
+    JOBS.set(count)
 
 
 def notification_sent(channel: str, outcome: str) -> None:

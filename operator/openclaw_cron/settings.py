@@ -6,7 +6,9 @@ the same names. Defaults are what a fresh install should do.
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,12 +34,32 @@ class Settings:
     priority: int = 0
     #: A run Pod still Pending after this long (image pull errors, unschedulable) fails.
     start_timeout_seconds: int = 300
-    #: How often each job re-checks the world even without events (safety net).
-    resync_seconds: float = 30.0
+    #: How often each job re-checks the world even without events (a safety net only: the
+    #: scheduler wakes a job at its due times and on every event of the job or its Pods).
+    resync_seconds: float = 600.0
+    #: Client-side rate limit on API requests (token bucket), like kube-controller-manager's
+    #: --kube-api-qps/--kube-api-burst; 0 qps = unlimited.
+    kube_api_qps: float = 200.0
+    kube_api_burst: int = 400
+    #: Jobs reconciled at once (bounds parallel Pod creates in a burst).
+    max_parallel_reconciles: int = 64
+    #: Per-run Normal Events (Started, Succeeded, Skipped); Warnings are always emitted.
+    normal_events: bool = False
+    #: Finished Pods beyond the history limits are pruned once this many are due (one
+    #: deletecollection), or when the oldest has waited `prune_max_delay_seconds`.
+    prune_batch: int = 5
+    prune_max_delay_seconds: float = 300.0
     #: Path of the notification channels file (YAML/JSON) mounted from a Secret.
     notify_config: str = ""
     #: Hosts that HTTP run conditions may call (`*.example.com` for subdomains); empty = none.
     http_condition_hosts: tuple[str, ...] = ()
+    #: Agent turns run under a per-attempt session key, so the operator can read their reply.
+    session_keys: bool = True
+    #: The default gateway's full-access token (`gateway.auth.token`), a file from a Secret in the
+    #: operator's own namespace: the operator reads replies with it; run Pods never see it.
+    gateway_admin_token_file: str = ""
+    #: The same for per-job gateways: gateway URL (as in spec.gateway.url) -> token file.
+    gateway_admin_token_files: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -58,6 +80,18 @@ class Settings:
                 raise ValueError(f"{PREFIX}{name}: must not be negative, got {raw!r}")
             return value
 
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name, "true" if default else "false").strip().lower()
+            if raw not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
+            return raw in ("true", "1", "yes")
+
+        def yes_no(name: str, default: bool) -> bool:
+            raw = get(name, "true" if default else "false").strip().lower()
+            if raw not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
+            return raw in ("true", "1", "yes")
+
         log_format = get("LOG_FORMAT", cls.log_format)
         if log_format not in ("text", "json"):
             raise ValueError(f"{PREFIX}LOG_FORMAT: expected text or json, got {log_format!r}")
@@ -77,6 +111,45 @@ class Settings:
             priority=int(num("PRIORITY", 0)),
             start_timeout_seconds=int(num("START_TIMEOUT_SECONDS", cls.start_timeout_seconds)),
             resync_seconds=float(num("RESYNC_SECONDS", cls.resync_seconds, float)),
+            kube_api_qps=float(num("KUBE_API_QPS", cls.kube_api_qps, float)),
+            kube_api_burst=max(1, int(num("KUBE_API_BURST", cls.kube_api_burst))),
+            max_parallel_reconciles=max(1, int(num("MAX_PARALLEL_RECONCILES", cls.max_parallel_reconciles))),
+            normal_events=flag("NORMAL_EVENTS", cls.normal_events),
+            prune_batch=max(1, int(num("PRUNE_BATCH", cls.prune_batch))),
+            prune_max_delay_seconds=float(num("PRUNE_MAX_DELAY_SECONDS", cls.prune_max_delay_seconds, float)),
             notify_config=get("NOTIFY_CONFIG", ""),
             http_condition_hosts=tuple(h.strip() for h in get("HTTP_CONDITION_HOSTS", "").split(",") if h.strip()),
+            session_keys=yes_no("SESSION_KEYS", cls.session_keys),
+            gateway_admin_token_file=get("GATEWAY_ADMIN_TOKEN_FILE", "").strip(),
+            gateway_admin_token_files=_token_files(get("GATEWAY_ADMIN_TOKEN_FILES", "")),
         )
+
+
+def gateway_key(url: str) -> str:
+    """A gateway URL as the token map matches it: scheme and host lowercase, no trailing slash."""
+    parts = urllib.parse.urlsplit(url.strip())
+    return parts._replace(
+        scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), path=parts.path.rstrip("/")
+    ).geturl()
+
+
+def _token_files(raw: str) -> dict[str, str]:
+    """`OPENCLAW_CRON_GATEWAY_ADMIN_TOKEN_FILES`: a JSON object of gateway URL -> token file path."""
+    name = f"{PREFIX}GATEWAY_ADMIN_TOKEN_FILES"
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected a JSON object of gateway URL to token file ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a JSON object of gateway URL to token file, got {type(data).__name__}")
+    files: dict[str, str] = {}
+    for url, path in data.items():
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{name}: {url!r} is not an http(s)://host[:port] gateway URL")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{name}: the token file for {url} must be an absolute path, got {path!r}")
+        files[gateway_key(url)] = path
+    return files

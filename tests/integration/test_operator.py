@@ -30,7 +30,7 @@ from support import Cluster, Fault, wait_for
 
 def test_command_job_runs_and_records_history(cluster: Cluster) -> None:
     cluster.kubelet.script(name_prefix="hello-", output="hello from the job\n")
-    start(cluster)
+    start(cluster, OPENCLAW_CRON_NORMAL_EVENTS="true")
     cluster.apply(command_job("hello"))
     st = wait_status(cluster, "hello", lambda s: len(runs(s, "Succeeded")) >= 2, 30, "two successful runs")
     rec = runs(st, "Succeeded")[0]

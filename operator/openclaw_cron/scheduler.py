@@ -1,0 +1,622 @@
+"""One scheduling loop for every job: a time-ordered queue, compact per-job state, bounded passes.
+
+kopf watches the jobs and their run Pods and calls `upsert` / `forget` / `wake`; nothing else
+of kopf's per-object machinery is used for a job (no daemon, hence no finalizer: a job, its
+namespace or the whole install can be deleted while the operator is down). The loop pops the
+jobs that are due (or woke), runs each job's pass as a task (at most
+`settings.max_parallel_reconciles` at once, never two passes of one job at a time), and puts
+the job back in the queue at the time its plan asks for. A pass is the kubebuilder shape: the
+world rebuilt from the resource and its owned Pods → `reconcile()` (pure) → apply the plan in
+a safe order: create Pods → patch status → delete Pods → Events.
+
+Idle jobs cost nothing between their due times: no per-job timers or resync storms, just a
+heap entry (a safety-net pass every `resync_seconds`, 10 minutes by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+from kubernetes.client.exceptions import ApiException
+
+from . import metrics
+from . import naming as n
+from .kube import Conflict, Kube
+from .notify import Notification, Notifier
+from .pods import JobRef, PodView, render_pod
+from .reconcile import Context, Event, JobView, Plan, reconcile
+from .settings import Settings
+from .validation import FieldError
+
+log = logging.getLogger("openclaw_cron")
+SECRET_CACHE_SECONDS = 30.0
+ERROR_BACKOFF_SECONDS = 5.0
+DELETE_MEMORY_SECONDS = 30.0
+#: An invalid job (e.g. its token Secret is missing) looks again this soon.
+INVALID_RECHECK_SECONDS = 30.0
+#: How long status writes may wait after a pass that only started Pods (see quiet).
+START_COALESCE = timedelta(seconds=3)
+#: Annotations of ours kept in the compact copy of a job (others are not needed).
+_KEPT_ANNOTATION_PREFIX = "cron.openclaw.io/"
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The operator's clock (one place to inject a fake one)."""
+    return datetime.now(UTC)
+
+
+PodIndex = Mapping[str, Iterable[PodView]]
+
+
+@dataclass
+class Runtime:
+    """Process-wide state shared by the handlers and the scheduler (kept in kopf's memo)."""
+
+    settings: Settings
+    kube: Kube
+    notifier: Notifier | None = None
+    #: Pods created by us and not yet seen in the index (for the global cap).
+    inflight: set[str] = field(default_factory=set)
+    secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
+    #: Pods we asked to delete, until when we do not ask again.
+    deleting: dict[str, float] = field(default_factory=dict)
+    #: Run Pods the API refused to create (name → why), until their run is recorded.
+    refused: dict[str, str] = field(default_factory=dict)
+    #: Runs each job has waiting for the global cap (job uid → count), for the gauge.
+    cap_waiting: dict[str, int] = field(default_factory=dict)
+    #: Fire-and-forget tasks (Event posts), kept referenced until done.
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class JobState:
+    """What the scheduler keeps per job: a compact copy of the object and its queue slot."""
+
+    uid: str
+    body: dict[str, Any]
+    #: The object as our last status write returned it (fresher than the watch until it catches up).
+    ours: dict[str, Any] | None = None
+    #: When the watch last told us about the object (monotonic).
+    seen: float = 0.0
+    hold_until: datetime | None = None
+    #: Queue position: due time (epoch seconds) and a token that invalidates older heap entries.
+    due: float = 0.0
+    token: int = 0
+    running: bool = False
+    again: bool = False
+    deleted: bool = False
+    #: Finished Pods past the history limits, waiting to be pruned in a batch (name → since).
+    prune: dict[str, float] = field(default_factory=dict)
+
+
+def compact(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a job the scheduler needs (drops managedFields, foreign annotations...)."""
+    meta = body.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(_KEPT_ANNOTATION_PREFIX)}
+    kept = {
+        k: meta[k]
+        for k in ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp")
+        if k in meta
+    }
+    if annotations:
+        kept["annotations"] = annotations
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": kept,
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+def _rv(body: Mapping[str, Any]) -> str | None:
+    rv = (body.get("metadata") or {}).get("resourceVersion")
+    return str(rv) if rv is not None else None
+
+
+def job_view(body: Mapping[str, Any], now: datetime) -> JobView:
+    meta = body.get("metadata") or {}
+    created = n.parse_time(meta["creationTimestamp"]) if meta.get("creationTimestamp") else now
+    return JobView(
+        ref=JobRef(namespace=meta.get("namespace", ""), name=meta.get("name", ""), uid=meta.get("uid", "")),
+        generation=int(meta.get("generation") or 1),
+        created=created,
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        run_now=(meta.get("annotations") or {}).get(n.ANNOTATION_RUN_NOW) or None,
+    )
+
+
+def newer(a: dict[str, Any], b: dict[str, Any] | None) -> dict[str, Any]:
+    """The fresher of two copies of the object (the watch's vs our last write)."""
+    if b is None:
+        return a
+    try:
+        ra, rb = int(a["metadata"]["resourceVersion"]), int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return a
+    return a if ra >= rb else b
+
+
+def quiet(plan: Plan) -> bool:
+    """Whether a pass decided nothing that must be written at once.
+
+    After a pass that only started Pods, status writes may wait a little (START_COALESCE): the
+    Pods themselves are the record (a later pass adopts them), so a short run gets one status
+    write at its end instead of two. Anything else a pass decides (records, events, deletions)
+    is written at once, since recomputing it would repeat it. History pruning is not in that
+    list: it is batched and only ever deletes Pods whose runs are already on record.
+    """
+    return not (
+        plan.finished
+        or plan.events
+        or any(why != "HistoryLimit" for _, why in plan.deletes)
+        or plan.notifications
+        or plan.missed
+        or plan.skipped
+        or plan.delete_job
+    )
+
+
+def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from `old` to `new` status: changed top-level keys, null for removed ones."""
+    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch
+
+
+def prune_batches(
+    due: Mapping[str, float], pods: Iterable[PodView], now: float, batch: int, max_delay: float
+) -> list[list[PodView]]:
+    """Which waiting prunes to issue now, grouped so that one label selector removes exactly them.
+
+    Nothing until `batch` Pods wait or the oldest waited `max_delay`; then all of them. Pods are
+    grouped by run id: a run whose every Pod is due goes into one deletecollection group; a run
+    with a Pod that must stay (another attempt kept for history) has its Pods deleted one by one.
+    """
+    if not due or (len(due) < batch and now - min(due.values()) < max_delay):
+        return []
+    by_run: dict[str, list[PodView]] = {}
+    for pod in pods:
+        by_run.setdefault(pod.run_id, []).append(pod)
+    whole: list[PodView] = []
+    single: list[list[PodView]] = []
+    for run_pods in by_run.values():
+        doomed = [p for p in run_pods if p.name in due]
+        if not doomed:
+            continue
+        if len(doomed) == len(run_pods):
+            whole.extend(doomed)
+        else:
+            single.extend([p] for p in doomed)
+    return ([whole] if whole else []) + single
+
+
+def emit(rt: Runtime, body: Mapping[str, Any], job: JobView, ev: Event) -> None:
+    """A Kubernetes Event on the job (Normal ones only when enabled), and the line in the log.
+
+    Posted in the background: an Event is worth a retry, never a delayed run.
+    """
+    level = logging.WARNING if ev.type == "Warning" else logging.INFO
+    log.log(level, "%s/%s: %s: %s", job.ref.namespace, job.ref.name, ev.reason, ev.message)
+    if ev.type == "Warning" or rt.settings.normal_events:
+        task = asyncio.create_task(_post_event(rt, body, ev))
+        rt.background.add(task)
+        task.add_done_callback(rt.background.discard)
+
+
+async def _post_event(rt: Runtime, body: Mapping[str, Any], ev: Event) -> None:
+    try:
+        await rt.kube.create_event(body, ev.type, ev.reason, ev.message)
+    except (ApiException, OSError, TimeoutError, aiohttp.ClientError) as exc:
+        log.warning("could not post Event %s: %s", ev.reason, exc)
+
+
+def kopf_paused() -> Callable[[], bool]:
+    """Whether kopf's peering has paused this replica (a standby must not schedule).
+
+    kopf keeps the pause state in a toggle set that it hands to its own root tasks but not to
+    handlers; daemons (which kopf stops on pause) would need a finalizer per job, which is
+    what this design avoids. So the toggle set is read from kopf's "daemon killer" root task,
+    which exists in every mode; when it cannot be found the replica counts as active.
+    """
+    for task in asyncio.all_tasks():
+        if task.get_name() != "daemon killer":
+            continue
+        toggles = _find_local(task.get_coro(), "operator_paused")
+        if toggles is not None and hasattr(toggles, "is_on"):
+            return lambda: bool(toggles.is_on())
+    log.warning("kopf's pause state was not found; peering cannot pause this replica's scheduler")
+    return lambda: False
+
+
+def _find_local(coro: Any, name: str, depth: int = 4) -> Any:
+    """A local variable of a coroutine or of one it wraps (kopf's guard → the root task's coroutine)."""
+    for _ in range(depth):
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None:
+            return None
+        if name in frame.f_locals:
+            return frame.f_locals[name]
+        inner = frame.f_locals.get("coro")
+        coro = inner if inner is not None else getattr(coro, "cr_await", None)
+    return None
+
+
+class Scheduler:
+    """The loop. `upsert`/`forget`/`wake` are called from kopf's event handlers."""
+
+    def __init__(self, rt: Runtime, pods: PodIndex, *, clock: Clock = utcnow) -> None:
+        self.rt = rt
+        self.pods = pods
+        self.clock = clock
+        self.jobs: dict[str, JobState] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._tokens = 0
+        self._kick = asyncio.Event()
+        self._slots = asyncio.Semaphore(rt.settings.max_parallel_reconciles)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.paused: Callable[[], bool] = lambda: False
+
+    # -- events from kopf --------------------------------------------------------------
+    def upsert(self, body: Mapping[str, Any]) -> None:
+        uid = (body.get("metadata") or {}).get("uid", "")
+        if not uid:
+            return
+        st = self.jobs.get(uid)
+        if st is None:
+            st = self.jobs[uid] = JobState(uid=uid, body=compact(body))
+            metrics.jobs(len(self.jobs))
+        else:
+            st.body = compact(body)
+            echo = st.ours is not None and st.ours["metadata"].get("resourceVersion") == _rv(body)
+            if st.ours is not None and newer(st.body, st.ours) is st.body:
+                st.ours = None  # the watch caught up with our last write
+            if echo:
+                st.seen = time.monotonic()
+                return  # the echo of our own write: the last pass already saw this state
+        st.seen = time.monotonic()
+        self.wake(uid)
+
+    def pod_changed(self, body: Mapping[str, Any], finished_or_gone: bool) -> None:
+        """A run Pod changed: wake its job; a freed slot under the global cap wakes the waiters."""
+        for owner in (body.get("metadata") or {}).get("ownerReferences") or []:
+            self.wake(owner.get("uid", ""))
+        if finished_or_gone and self.rt.settings.max_concurrent_runs:
+            for uid, waiting in list(self.rt.cap_waiting.items()):
+                if waiting:
+                    self.wake(uid)
+
+    def forget(self, uid: str, namespace: str, name: str) -> None:
+        """The job is gone: drop its state, metric series and pending work."""
+        st = self.jobs.pop(uid, None)
+        if st is not None:
+            st.deleted = True
+            st.token = -1
+        metrics.forget_job(namespace, name)
+        metrics.jobs(len(self.jobs))
+        self.rt.cap_waiting.pop(uid, None)
+
+    def wake(self, uid: str) -> None:
+        st = self.jobs.get(uid)
+        if st is None:
+            return
+        if st.running:
+            st.again = True
+        else:
+            self._enqueue(st, 0.0)
+
+    def _enqueue(self, st: JobState, due: float) -> None:
+        if st.token > 0 and st.due <= due:
+            return  # already queued at least as early
+        self._tokens += 1
+        st.token, st.due = self._tokens, due
+        heapq.heappush(self._heap, (due, st.token, st.uid))
+        if not self._heap or self._heap[0][1] == st.token:
+            self._kick.set()
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Dispatch due jobs forever (until cancelled)."""
+        try:
+            while True:
+                self._kick.clear()
+                timeout = 1.0 if self.paused() else self._dispatch(time.time())
+                try:
+                    async with asyncio.timeout(timeout):
+                        await self._kick.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+
+    def _dispatch(self, now: float) -> float:
+        """Start the passes of every due job; seconds until the next one is due."""
+        while self._heap and self._heap[0][0] <= now:
+            _, token, uid = heapq.heappop(self._heap)
+            st = self.jobs.get(uid)
+            if st is None or st.token != token:
+                continue  # superseded or forgotten
+            st.token = 0
+            st.running = True
+            task = asyncio.create_task(self._run_pass(st), name=f"pass {uid}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return min(60.0, self._heap[0][0] - now) if self._heap else 60.0
+
+    async def _run_pass(self, st: JobState) -> None:
+        next_due = time.time() + ERROR_BACKOFF_SECONDS
+        try:
+            async with self._slots:
+                if not st.deleted and not self.paused():
+                    next_due = await self.reconcile_once(st)
+        except Exception:  # one job's bug must never stop the loop
+            log.exception("pass of job %s failed", st.uid)
+        finally:
+            st.running = False
+        if st.deleted:
+            return
+        if st.again:
+            st.again = False
+            next_due = 0.0
+        self._enqueue(st, next_due)
+
+    # -- one job's pass ----------------------------------------------------------------
+    async def reconcile_once(self, st: JobState) -> float:
+        """Reconcile one job and apply the plan; returns when (epoch seconds) to look again."""
+        rt = self.rt
+        current = newer(st.body, st.ours)
+        now = self.clock()
+        job = job_view(current, now)
+        try:
+            pods = list(self.pods.get(st.uid, []))
+            extra_errors = await self._secret_errors(job)
+            gone = await self._confirm_gone(job, pods)
+            active = {a.get("podName") for a in job.status.get("active", [])}
+            refused = {pod: why for pod, why in rt.refused.items() if pod in active}
+            if st.deleted:
+                return 0.0
+            # No await from here until the new Pods are registered as in flight: the global
+            # cap is counted and claimed atomically within the event loop.
+            ctx = Context(
+                now=now,
+                settings=rt.settings,
+                global_free=self._global_free(),
+                extra_errors=extra_errors,
+                gone=gone,
+                refused=refused,
+            )
+            plan = reconcile(job, pods, ctx)
+            if plan.starts and time.monotonic() - st.seen > rt.settings.resync_seconds:
+                # The watch has said nothing of this job for long: make sure it still exists
+                # before starting a run for it (a DELETED event may have been missed in a re-list).
+                if await rt.kube.get_job(job.ref.namespace, job.ref.name) is None:
+                    self.forget(st.uid, job.ref.namespace, job.ref.name)
+                    return 0.0
+                st.seen = time.monotonic()
+                plan = reconcile(job, pods, dataclasses.replace(ctx, global_free=self._global_free()))
+            if plan.spec is not None:
+                rt.inflight.update(n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts)
+            # a manual run's id comes from the clock, so only deterministic starts may wait
+            manual = any(s.trigger == "Manual" for s in plan.starts)
+            if plan.starts and not manual and quiet(plan) and st.hold_until is None:
+                st.hold_until = now + START_COALESCE
+            defer = st.hold_until is not None and now < st.hold_until and quiet(plan) and not manual
+            if not defer:
+                st.hold_until = None
+            written = await self._apply(st, current, job, plan, now, write_status=not defer)
+            if written is not None:
+                st.ours = written
+            for pod in refused:  # recorded by this pass, and written
+                rt.refused.pop(pod, None)
+            if plan.delete_job:
+                return time.time() + ERROR_BACKOFF_SECONDS  # the DELETED event forgets it
+            if any(n.pod_name(job.ref.name, s.scheduled, s.attempt) in rt.refused for s in plan.starts):
+                return 0.0  # record the refused Pod's run at once
+            wakes = [w for w in (plan.wake_at, st.hold_until) if w is not None]
+            due = min(wakes).timestamp() if wakes else time.time() + rt.settings.resync_seconds
+            if st.prune:
+                due = min(due, min(st.prune.values()) - time.monotonic() + time.time() + self._prune_delay())
+            if extra_errors:
+                due = min(due, time.time() + INVALID_RECHECK_SECONDS)
+            return due
+        except Conflict:
+            fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)
+            if fresh is None:
+                self.forget(st.uid, job.ref.namespace, job.ref.name)
+            else:
+                st.ours = compact(fresh)
+            return 0.0
+        except (ApiException, OSError, TimeoutError) as exc:
+            if isinstance(exc, ApiException) and exc.status == 404:
+                self.forget(st.uid, job.ref.namespace, job.ref.name)  # deleted under us
+                return 0.0
+            metrics.reconcile_error(job.ref.namespace, type(exc).__name__)
+            log.warning(
+                "reconcile of %s/%s failed, retrying in %ss: %s",
+                job.ref.namespace,
+                job.ref.name,
+                ERROR_BACKOFF_SECONDS,
+                exc,
+            )
+            return time.time() + ERROR_BACKOFF_SECONDS
+
+    def _prune_delay(self) -> float:
+        return self.rt.settings.prune_max_delay_seconds
+
+    def _global_free(self) -> int | None:
+        cap = self.rt.settings.max_concurrent_runs
+        if cap <= 0:
+            return None
+        running = {p.name for store in self.pods.values() for p in store if not p.finished}
+        return max(0, cap - len(running | self.rt.inflight))
+
+    async def _secret_errors(self, job: JobView) -> tuple[FieldError, ...]:
+        """A missing token Secret makes the job invalid (checked at most every 30 s)."""
+        rt, spec = self.rt, job.spec
+        if (spec.get("payload") or {}).get("kind") == "command":
+            return ()
+        ref = (spec.get("gateway") or {}).get("tokenSecretRef") or {}
+        name = ref.get("name") or rt.settings.gateway_token_secret
+        key = ref.get("key") or rt.settings.gateway_token_key
+        cache_key = (job.ref.namespace, name, key)
+        cached = rt.secrets.get(cache_key)
+        if cached and time.monotonic() - cached[0] < SECRET_CACHE_SECONDS:
+            return (cached[1],) if cached[1] else ()
+        try:
+            found = await rt.kube.secret_key_exists(job.ref.namespace, name, key)
+        except ApiException as exc:
+            log.warning("cannot check Secret %s/%s: %s", job.ref.namespace, name, exc.reason)
+            return ()
+        origin = "" if ref.get("name") else " (the operator's default; set spec.gateway.tokenSecretRef or create it)"
+        error = None
+        if found is None:
+            error = FieldError(
+                "spec.gateway.tokenSecretRef", f'Secret "{name}" not found in namespace "{job.ref.namespace}"{origin}'
+            )
+        elif not found:
+            error = FieldError("spec.gateway.tokenSecretRef", f'Secret "{name}" has no key "{key}"{origin}')
+        rt.secrets[cache_key] = (time.monotonic(), error)
+        return (error,) if error else ()
+
+    async def _confirm_gone(self, job: JobView, pods: list[PodView]) -> frozenset[str]:
+        """Active Pods missing from the index: ask the API before calling them deleted."""
+        seen = {p.name for p in pods}
+        missing = [a.get("podName", "") for a in job.status.get("active", []) if a.get("podName") not in seen]
+        gone = set()
+        for name in missing:
+            if name in self.rt.inflight:
+                continue
+            if await self.rt.kube.get_pod(job.ref.namespace, name) is None:
+                gone.add(name)
+        return frozenset(gone)
+
+    async def _apply(
+        self,
+        st: JobState,
+        body: dict[str, Any],
+        job: JobView,
+        plan: Plan,
+        now: datetime,
+        *,
+        write_status: bool = True,
+    ) -> dict[str, Any] | None:
+        """Create Pods → patch status → delete Pods → events; returns the object we wrote."""
+        rt, ref = self.rt, job.ref
+        status = plan.status
+        if plan.spec is not None:
+            for start in plan.starts:
+                pod = n.pod_name(ref.name, start.scheduled, start.attempt)
+                if st.deleted:  # deleted while this pass ran: never a new Pod for it
+                    rt.inflight.discard(pod)
+                    continue
+                try:
+                    created = await rt.kube.create_pod(render_pod(ref, plan.spec, start, rt.settings))
+                except ApiException as exc:
+                    rt.inflight.discard(pod)
+                    if exc.status is not None and 400 <= exc.status < 500:
+                        # the next pass records the run as failed through the usual bookkeeping
+                        rt.refused[pod] = f"{exc.status} {exc.reason}: {(exc.body or '')[:600]}"
+                        write_status = True  # the active entry must be on record for that
+                        continue
+                    raise
+                rt.refused.pop(pod, None)  # refused before, but a status conflict had it planned again
+                if created:
+                    # now, not after the status write: a conflict there would adopt the Pod silently
+                    started = f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})"
+                    emit(rt, body, job, Event("Normal", "Started", started))
+                else:
+                    rt.inflight.discard(pod)
+                    log.info(
+                        "%s/%s: pod %s already exists; run %s was started before",
+                        ref.namespace,
+                        ref.name,
+                        pod,
+                        start.run_id,
+                    )
+                metrics.run_started(ref.namespace, ref.name, start.trigger)
+                if start.trigger == "Schedule" and start.attempt == 1:
+                    lag = max(0.0, (utcnow() - start.scheduled).total_seconds())
+                    metrics.schedule_lag(ref.namespace, ref.name, lag)
+        written: dict[str, Any] | None = None
+        patch = status_patch(job.status, status) if write_status else {}
+        if patch and not st.deleted:
+            written = compact(
+                await rt.kube.patch_status(ref.namespace, ref.name, patch, body["metadata"].get("resourceVersion"))
+            )
+        await self._delete_pods(st, job, plan)
+        for ev in plan.events:
+            emit(rt, body, job, ev)
+        self._account(job, plan, status)
+        if plan.delete_job:
+            log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", ref.namespace, ref.name)
+            await rt.kube.delete_job(ref.namespace, ref.name, ref.uid)
+        return written
+
+    async def _delete_pods(self, st: JobState, job: JobView, plan: Plan) -> None:
+        """Policy deletions at once; history pruning batched (see prune_batches)."""
+        rt, ref = self.rt, job.ref
+        mono = time.monotonic()
+        for pod, why in plan.deletes:
+            if why == "HistoryLimit":
+                st.prune.setdefault(pod, mono)
+                continue
+            if rt.deleting.get(pod, 0.0) > mono:
+                continue  # asked already; the watch has not caught up yet
+            rt.deleting[pod] = mono + DELETE_MEMORY_SECONDS
+            log.info("%s/%s: deleting pod %s (%s)", ref.namespace, ref.name, pod, why)
+            await rt.kube.delete_pod(ref.namespace, pod)
+        planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"}
+        st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
+        pods = list(self.pods.get(st.uid, []))
+        for group in prune_batches(st.prune, pods, mono, rt.settings.prune_batch, self._prune_delay()):
+            names = [p.name for p in group]
+            log.info("%s/%s: pruning %d finished pod(s) beyond the history limits", ref.namespace, ref.name, len(names))
+            if len(group) == 1:
+                await rt.kube.delete_pod(ref.namespace, names[0])
+            else:
+                runs = ",".join(sorted({p.run_id for p in group}))
+                selector = f"{n.LABEL_JOB}={n.job_label(ref.name)},{n.LABEL_RUN_ID} in ({runs})"
+                await rt.kube.delete_pods(ref.namespace, selector)
+            for name in names:
+                st.prune.pop(name, None)
+                rt.deleting[name] = mono + DELETE_MEMORY_SECONDS
+        if len(rt.deleting) > 10000:
+            rt.deleting = {k: v for k, v in rt.deleting.items() if v > mono}
+
+    def _account(self, job: JobView, plan: Plan, status: dict[str, Any]) -> None:
+        """Metrics and notifications for what the pass decided."""
+        rt, ref = self.rt, job.ref
+        for rec in plan.finished:
+            metrics.run_finished(ref.namespace, ref.name, rec.result, rec.trigger, rec.duration_seconds)
+        metrics.missed(ref.namespace, ref.name, plan.missed)
+        metrics.skipped(ref.namespace, ref.name, plan.skipped)
+        notify_spec = plan.spec.notify if plan.spec else None
+        if rt.notifier is not None and notify_spec is not None:
+            failures = int(status.get("consecutiveFailures", 0))
+            for kind, rec in plan.notifications:
+                rt.notifier.submit(Notification.for_run(notify_spec, kind, ref.namespace, ref.name, rec, failures))
+        nxt = status.get("nextRunTime")
+        metrics.set_job_state(
+            ref.namespace,
+            ref.name,
+            consecutive_failures=int(status.get("consecutiveFailures", 0)),
+            next_run_timestamp=n.parse_time(nxt).timestamp() if nxt else None,
+            active=len(status.get("active", [])),
+            waiting=len(status.get("pending", [])),
+        )
+        if rt.settings.max_concurrent_runs:
+            rt.cap_waiting[ref.uid] = sum(1 for p in status.get("pending", []) if p.get("reason") == "GlobalCap")
+            metrics.global_waiting(sum(rt.cap_waiting.values()))
