@@ -1,7 +1,8 @@
 -- Argo CD health check for cron.openclaw.io/OpenClawCronJob.
 -- Progressing until the operator has observed the current generation; Degraded when the job
--- is not Ready (invalid spec, missing Secret) or not Healthy (failing runs); Suspended when
--- spec.suspend is set; Healthy otherwise.
+-- is not Ready (invalid spec, missing Secret), paused by its failure policy (status.state
+-- Paused, until `kubectl openclaw resume` or a spec change) or not Healthy (failing runs);
+-- Suspended when spec.suspend is set; Healthy otherwise.
 local hs = {}
 
 local function condition(status, kind)
@@ -39,6 +40,13 @@ local ready = condition(status, "Ready")
 if ready ~= nil and ready.status == "False" then
   hs.status = "Degraded"
   hs.message = describe(ready, "Not ready")
+  return hs
+end
+
+local paused = condition(status, "Paused")
+if status.state == "Paused" or (paused ~= nil and paused.status == "True") then
+  hs.status = "Degraded"
+  hs.message = "Paused: " .. (paused ~= nil and describe(paused, "consecutive failures") or "consecutive failures")
   return hs
 end
 

@@ -79,6 +79,19 @@ def job(
     return obj
 
 
+def paused_job(*, condition: bool = True, **kw: Any) -> dict[str, Any]:
+    """A job the operator paused after failures (status only: its spec says nothing about it)."""
+    obj = job(**kw)
+    obj["status"]["state"] = "Paused"
+    obj["status"].pop("nextRunTime")
+    if condition:
+        message = "paused after 3 consecutive failed runs (failurePolicy.pauseAfterConsecutiveFailures 3)"
+        obj["status"]["conditions"].append(
+            {"type": "Paused", "status": "True", "reason": "ConsecutiveFailures", "message": message}
+        )
+    return obj
+
+
 # --- health ----------------------------------------------------------------------------
 
 HEALTH_CASES = [
@@ -97,6 +110,11 @@ HEALTH_CASES = [
     ("healthy", job(), "Healthy", "Next run 2026-01-02T07:00:00Z"),
     ("healthy without conditions yet", job(ready=None, healthy=None), "Healthy", None),
     ("healthy unknown", job(healthy=("Unknown", "NoRunsYet", "")), "Healthy", None),
+    ("paused by the failure policy", paused_job(), "Degraded",
+     "Paused: paused after 3 consecutive failed runs (failurePolicy.pauseAfterConsecutiveFailures 3)"),
+    ("paused wins over unhealthy and suspended", paused_job(suspend=True, healthy=("False", "F", "failing")),
+     "Degraded", "Paused: paused after 3"),
+    ("paused state without its condition", paused_job(condition=False), "Degraded", "Paused"),
 ]  # fmt: skip
 
 
