@@ -421,9 +421,13 @@ class ActiveRun(Model):
 
 
 class DeliveryStatus(Model):
-    status: str | None = None
+    """The gateway's delivery verdict for an agent turn (its hooks `completion`)."""
+
+    status: str | None = Field(None, description="delivered | suppressed | failed | not-delivered")
     delivered: bool | None = None
-    error: str | None = None
+    delivery_attempted: bool | None = None
+    reply_disposition: str | None = Field(None, description="visible | silent | empty")
+    error: str | None = Field(None, description="Why delivery failed, or why it was suppressed.")
 
 
 class RunRecord(Model):

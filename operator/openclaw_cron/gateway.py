@@ -66,6 +66,15 @@ class RunnerResult:
     completion: dict[str, Any] | None = None
     delivered: bool | None = None
     output: str | None = None
+    #: The completion's delivery verdict, as the gateway gave it (`openclaw-gateway.md`).
+    delivery_attempted: bool | None = None
+    reply_disposition: str | None = None  # visible | silent | empty
+    delivery_error: str | None = None  # only ever "delivery-failed" on 2026.9.6
+    delivery_suppression_reason: str | None = None  # empty | silent | heartbeat | channel_transform
+    #: The per-attempt session key the turn ran under (None: not sent, or refused by the gateway).
+    session_key: str | None = None
+    #: Why the turn ran without its session key, so the archive can say why no reply was captured.
+    session_note: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -82,6 +91,12 @@ class RunnerResult:
             "completion": self.completion,
             "delivered": self.delivered,
             "output": self.output,
+            "deliveryAttempted": self.delivery_attempted,
+            "replyDisposition": self.reply_disposition,
+            "deliveryError": self.delivery_error,
+            "deliverySuppressionReason": self.delivery_suppression_reason,
+            "sessionKey": self.session_key,
+            "sessionNote": self.session_note,
         }
 
 
@@ -104,6 +119,16 @@ class HookCall:
     def is_agent(self) -> bool:
         return self.path == AGENT_PATH
 
+    @property
+    def session_key(self) -> str | None:
+        key = self.body.get("sessionKey")
+        return key if isinstance(key, str) else None
+
+    def without_session_key(self) -> HookCall:
+        """The same call for a gateway that refuses caller-chosen session keys."""
+        body = {k: v for k, v in self.body.items() if k not in ("sessionKey", "sessionMode")}
+        return dataclasses.replace(self, body=body)
+
 
 def agent_call(
     payload: Payload,
@@ -113,8 +138,13 @@ def agent_call(
     wake_mode: str,
     delivery: Delivery | None,
     default_timeout_seconds: int,
+    session_key: str | None = None,
 ) -> HookCall:
-    """`POST /hooks/agent` for an agentTurn; waits for completion so the outcome is the run's."""
+    """`POST /hooks/agent` for an agentTurn; waits for completion so the outcome is the run's.
+
+    With `session_key` the turn runs in its own persistent session, whose history the operator
+    reads the reply from afterwards (the hooks answer never carries it).
+    """
     if not payload.message:
         raise ValueError("payload.message is required for agentTurn")
     deliver = delivery is not None and delivery.mode == "announce"
@@ -137,6 +167,9 @@ def agent_call(
         body["thinking"] = payload.thinking
     body["timeoutSeconds"] = timeout
     body["waitForCompletion"] = True
+    if session_key:
+        body["sessionKey"] = session_key
+        body["sessionMode"] = "persistent"
     return HookCall(
         AGENT_PATH,
         body,
@@ -240,6 +273,16 @@ def send(base_url: str, call: HookCall, *, token: str, idempotency_key: str, tim
     raise got
 
 
+def session_key_refused(call: HookCall, answer: HttpAnswer) -> bool:
+    """A 400 about the sessionKey: the gateway lacks `hooks.allowRequestSessionKey` or the prefix.
+
+    Observed on 2026.9.6: "sessionKey is disabled for externally supplied hook payload values; set
+    hooks.allowRequestSessionKey=true to enable" and "sessionKey must start with one of: …". Such
+    a refusal starts no run, so the same call without the key may reuse the Idempotency-Key.
+    """
+    return call.session_key is not None and answer.status == 400 and "sessionkey" in answer.error_text().lower()
+
+
 def retry_after_seconds(answer: HttpAnswer) -> float | None:
     """Retry-After as seconds (the gateway sends an integer); None when absent or an HTTP date."""
     raw = answer.headers.get("retry-after", "").strip()
@@ -320,7 +363,15 @@ def _agent_outcome(call: HookCall, data: dict[str, Any], elapsed: float) -> Runn
             http_status=200,
             gateway_run_id=run_id,
         )
-    delivered = completion.get("delivered") if isinstance(completion.get("delivered"), bool) else None
+
+    def flag(key: str) -> bool | None:
+        value = completion.get(key)
+        return value if isinstance(value, bool) else None
+
+    def word(key: str) -> str | None:
+        value = completion.get(key)
+        return value[:ERROR_TEXT_CHARS] if isinstance(value, str) and value else None
+
     words = _completion_words(completion)
     base = RunnerResult(
         "Succeeded",
@@ -328,8 +379,13 @@ def _agent_outcome(call: HookCall, data: dict[str, Any], elapsed: float) -> Runn
         http_status=200,
         gateway_run_id=run_id,
         completion=completion,
-        delivered=delivered,
+        delivered=flag("delivered"),
         output=_completion_text(completion),
+        delivery_attempted=flag("deliveryAttempted"),
+        reply_disposition=word("replyDisposition"),
+        delivery_error=word("deliveryError"),
+        delivery_suppression_reason=word("deliverySuppressionReason"),
+        session_key=call.session_key,
     )
     status = completion.get("status")
 

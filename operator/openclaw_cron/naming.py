@@ -33,6 +33,7 @@ ENV_ATTEMPT = "OPENCLAW_CRON_ATTEMPT"
 ENV_IDEMPOTENCY_KEY = "OPENCLAW_CRON_IDEMPOTENCY_KEY"
 ENV_TIMEOUT_SECONDS = "OPENCLAW_CRON_TIMEOUT_SECONDS"
 ENV_RESULT_PATH = "OPENCLAW_CRON_RESULT_PATH"  # default /dev/termination-log
+ENV_SESSION_KEY = "OPENCLAW_CRON_SESSION_KEY"  # agentTurn only; unset = the gateway picks a session
 
 MAX_NAME = 63
 _HASH_LEN = 8
@@ -67,6 +68,16 @@ def pod_name(job_name: str, scheduled: datetime, attempt: int) -> str:
 def idempotency_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
     """Gateway Idempotency-Key: one scheduled run attempt never starts two gateway runs."""
     return f"ocj-{job_uid}-{int(scheduled.timestamp())}-{attempt}"
+
+
+#: The prefix the gateway must allow (`hooks.allowedSessionKeyPrefixes`) for per-attempt keys.
+SESSION_KEY_PREFIX = "hook:"
+
+
+def session_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
+    """The agent turn's session key: fresh per attempt (a session keeps its context), lowercase
+    (the gateway lowercases keys), and recomputable by the operator to read the reply back."""
+    return f"{SESSION_KEY_PREFIX}{idempotency_key(job_uid, scheduled, attempt)}".lower()
 
 
 def rfc3339(when: datetime) -> str:

@@ -63,6 +63,8 @@ def _runner_container(job: JobRef, spec: OpenClawCronJobSpec, start: Start, sett
         _env(n.ENV_IDEMPOTENCY_KEY, n.idempotency_key(job.uid, start.scheduled, start.attempt)),
         _env(n.ENV_TIMEOUT_SECONDS, str(runner_budget(spec.timeout_seconds))),
     ]
+    if settings.session_keys and spec.payload.kind == "agentTurn":
+        env.append(_env(n.ENV_SESSION_KEY, n.session_key(job.uid, start.scheduled, start.attempt)))
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": settings.runner_image,
@@ -207,6 +209,8 @@ class PodView:
     waiting_reason: str | None = None  # ErrImagePull, Unschedulable, CreateContainerConfigError...
     waiting_message: str | None = None
     manual_value: str | None = None
+    node: str | None = None  # spec.nodeName, once scheduled
+    image: str | None = None  # the image the container ran (its status), else the one asked for
 
     @property
     def finished(self) -> bool:
@@ -234,7 +238,10 @@ def pod_view(body: dict[str, Any]) -> PodView | None:
     phase = status.get("phase") or "Pending"
     exit_code = reason = message = waiting_reason = waiting_message = None
     finish_time = None
+    containers = (body.get("spec") or {}).get("containers") or []
+    image = next((c.get("image") for c in containers if c.get("name") == CONTAINER), None)
     for cs in status.get("containerStatuses") or []:
+        image = cs.get("image") or image
         state = cs.get("state") or {}
         if "terminated" in state:
             term = state["terminated"] or {}
@@ -273,4 +280,6 @@ def pod_view(body: dict[str, Any]) -> PodView | None:
         waiting_reason=waiting_reason,
         waiting_message=waiting_message,
         manual_value=annotations.get(n.ANNOTATION_RUN_NOW),
+        node=(body.get("spec") or {}).get("nodeName") or None,
+        image=image or None,
     )

@@ -36,7 +36,9 @@ from .naming import (
     ENV_REQUEST,
     ENV_RESULT_PATH,
     ENV_RUN_ID,
+    ENV_SESSION_KEY,
     ENV_TIMEOUT_SECONDS,
+    SESSION_KEY_PREFIX,
 )
 
 __all__ = ["RunRequest", "RunnerResult", "main", "parse_result", "run"]
@@ -101,6 +103,7 @@ class RunnerEnv:
     idempotency_key: str
     timeout_seconds: float
     result_path: str
+    session_key: str | None = None
 
 
 def read_env(env: Mapping[str, str]) -> RunnerEnv:
@@ -152,6 +155,11 @@ def read_env(env: Mapping[str, str]) -> RunnerEnv:
         raise EnvError(f"{ENV_TIMEOUT_SECONDS}: expected seconds, got {env[ENV_TIMEOUT_SECONDS]!r}") from None
     if not timeout > 0 or timeout == float("inf"):
         raise EnvError(f"{ENV_TIMEOUT_SECONDS}: must be a positive number of seconds, got {timeout}")
+    session_key = env.get(ENV_SESSION_KEY, "").strip() or None
+    if session_key is not None and (
+        not session_key.startswith(SESSION_KEY_PREFIX) or session_key != session_key.lower() or len(session_key) > 256
+    ):
+        raise EnvError(f"{ENV_SESSION_KEY}: expected a lowercase {SESSION_KEY_PREFIX}… key of ≤ 256 characters")
     return RunnerEnv(
         gateway_url=url,
         token=token,
@@ -163,6 +171,7 @@ def read_env(env: Mapping[str, str]) -> RunnerEnv:
         idempotency_key=key,
         timeout_seconds=timeout,
         result_path=env.get(ENV_RESULT_PATH) or DEFAULT_RESULT_PATH,
+        session_key=session_key if kind == "agentTurn" else None,
     )
 
 
@@ -177,15 +186,21 @@ def hook_call(cfg: RunnerEnv) -> HookCall:
         wake_mode=req.wake_mode,
         delivery=req.delivery,
         default_timeout_seconds=max(1, int(cfg.timeout_seconds)),
+        session_key=cfg.session_key,
     )
 
 
 def run(cfg: RunnerEnv) -> RunnerResult:
-    """One attempt within `cfg.timeout_seconds`; a 429 is waited out (Retry-After) while it fits."""
+    """One attempt within `cfg.timeout_seconds`; a 429 is waited out (Retry-After) while it fits.
+
+    A gateway that refuses the per-attempt session key gets the same call without it, under the
+    same Idempotency-Key (the refusal started no run): the run works, only its reply cannot be read.
+    """
     call = hook_call(cfg)
     started = time.monotonic()
     deadline = started + cfg.timeout_seconds
     throttled = 0
+    session_note: str | None = None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -209,9 +224,19 @@ def run(cfg: RunnerEnv) -> RunnerResult:
                 continue
             result = gateway.interpret(call, answer)
             return dataclasses.replace(result, message=f"{result.message}; Retry-After {wait:g}s exceeds the budget")
+        if gateway.session_key_refused(call, answer):
+            session_note = (
+                f"the gateway refused the per-attempt sessionKey ({answer.error_text()[:200]}); the turn ran without "
+                "it, so its reply cannot be read back: set hooks.allowRequestSessionKey: true and keep "
+                f'"{SESSION_KEY_PREFIX}" in hooks.allowedSessionKeyPrefixes'
+            )
+            call = call.without_session_key()
+            continue
         result = gateway.interpret(call, answer, elapsed=time.monotonic() - started)
         if throttled:
             result = dataclasses.replace(result, message=f"{result.message} (after {throttled} rate-limited tries)")
+        if session_note:
+            result = dataclasses.replace(result, session_note=session_note)
         return result
     return RunnerResult(
         "TimedOut",
@@ -344,6 +369,12 @@ def parse_result(text: str) -> RunnerResult | None:
             completion=opt("completion", dict),
             delivered=opt("delivered", bool),
             output=opt("output", str),
+            delivery_attempted=opt("deliveryAttempted", bool),
+            reply_disposition=opt("replyDisposition", str),
+            delivery_error=opt("deliveryError", str),
+            delivery_suppression_reason=opt("deliverySuppressionReason", str),
+            session_key=opt("sessionKey", str),
+            session_note=opt("sessionNote", str),
         )
     return None
 
@@ -370,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="openclaw-cron-runner",
         description="Run one attempt of an OpenClawCronJob payload against the OpenClaw gateway's hooks API. "
         f"Configured only by the environment: {ENV_GATEWAY_URL}, {ENV_HOOKS_TOKEN}, {ENV_REQUEST}, {ENV_JOB}, "
-        f"{ENV_RUN_ID}, {ENV_ATTEMPT}, {ENV_IDEMPOTENCY_KEY}, {ENV_TIMEOUT_SECONDS}, {ENV_RESULT_PATH}.",
+        f"{ENV_RUN_ID}, {ENV_ATTEMPT}, {ENV_IDEMPOTENCY_KEY}, {ENV_TIMEOUT_SECONDS}, {ENV_RESULT_PATH}, "
+        f"{ENV_SESSION_KEY}.",
     )
     parser.parse_args(argv)
     env = os.environ

@@ -86,12 +86,6 @@ class Settings:
                 raise ValueError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
             return raw in ("true", "1", "yes")
 
-        def yes_no(name: str, default: bool) -> bool:
-            raw = get(name, "true" if default else "false").strip().lower()
-            if raw not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(f"{PREFIX}{name}: expected true or false, got {raw!r}")
-            return raw in ("true", "1", "yes")
-
         log_format = get("LOG_FORMAT", cls.log_format)
         if log_format not in ("text", "json"):
             raise ValueError(f"{PREFIX}LOG_FORMAT: expected text or json, got {log_format!r}")
@@ -119,7 +113,7 @@ class Settings:
             prune_max_delay_seconds=float(num("PRUNE_MAX_DELAY_SECONDS", cls.prune_max_delay_seconds, float)),
             notify_config=get("NOTIFY_CONFIG", ""),
             http_condition_hosts=tuple(h.strip() for h in get("HTTP_CONDITION_HOSTS", "").split(",") if h.strip()),
-            session_keys=yes_no("SESSION_KEYS", cls.session_keys),
+            session_keys=flag("SESSION_KEYS", cls.session_keys),
             gateway_admin_token_file=get("GATEWAY_ADMIN_TOKEN_FILE", "").strip(),
             gateway_admin_token_files=_token_files(get("GATEWAY_ADMIN_TOKEN_FILES", "")),
         )

@@ -11,7 +11,7 @@ from datetime import datetime
 from . import naming as n
 from .api import MAX_OUTPUT_BYTES, Condition, DeliveryStatus, RunRecord, RunResult
 from .pods import PodView
-from .runner import parse_result
+from .runner import RunnerResult, parse_result
 
 #: Messages in status are bounded too, like outputs.
 MAX_MESSAGE_BYTES = 1024
@@ -46,6 +46,30 @@ class Outcome:
     finished: datetime | None = None
 
 
+def delivery_status(res: RunnerResult) -> DeliveryStatus | None:
+    """The runner's delivery verdict as `recentRuns[].delivery`; None when the gateway gave none."""
+    verdict = (res.delivered, res.delivery_attempted, res.reply_disposition, res.delivery_suppression_reason)
+    if all(v is None for v in verdict) and res.reason != "DeliveryFailed":
+        return None
+    error: str | None = None
+    if res.delivered:
+        status = "delivered"
+    elif res.delivery_suppression_reason:
+        status, error = "suppressed", res.delivery_suppression_reason
+    elif res.delivery_error or res.delivery_attempted or res.reason == "DeliveryFailed":
+        status = "failed"
+        error = res.delivery_error or (truncate(res.message, 256) if res.reason == "DeliveryFailed" else None)
+    else:
+        status = "not-delivered"
+    return DeliveryStatus(
+        status=status,
+        delivered=res.delivered,
+        delivery_attempted=res.delivery_attempted,
+        reply_disposition=res.reply_disposition,
+        error=error,
+    )
+
+
 def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
     """The outcome of a finished run Pod, from the runner's JSON or the container's exit."""
     if pod.reason == "DeadlineExceeded":
@@ -59,13 +83,6 @@ def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
         )
     res = parse_result(pod.message or "") if runner else None
     if res is not None:
-        delivery = None
-        if res.delivered is not None or res.reason == "DeliveryFailed":
-            delivery = DeliveryStatus(
-                status="delivered" if res.delivered else "not-delivered",
-                delivered=res.delivered,
-                error=truncate(res.message, 256) if res.reason == "DeliveryFailed" else None,
-            )
         return Outcome(
             result=res.result,
             reason=res.reason,
@@ -74,7 +91,7 @@ def pod_outcome(pod: PodView, *, runner: bool) -> Outcome:
             exit_code=pod.exit_code,
             output=truncate(res.output),
             gateway_run_id=res.gateway_run_id,
-            delivery=delivery,
+            delivery=delivery_status(res),
             finished=pod.finish_time,
         )
     if pod.phase == "Succeeded":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from openclaw_cron import naming as n
 from openclaw_cron.api import OpenClawCronJobSpec
-from openclaw_cron.pods import JobRef, Start, render_pod, runner_budget
+from openclaw_cron.pods import JobRef, Start, pod_view, render_pod, runner_budget
 from openclaw_cron.settings import Settings
 
 WHEN = datetime(2026, 1, 12, 18, 0, tzinfo=UTC)
@@ -73,6 +74,33 @@ def test_runner_pod_contract() -> None:
     request = json.loads(str(env[n.ENV_REQUEST]))
     assert request["payload"] == {"kind": "agentTurn", "message": "Summarize", "model": "opus"}
     assert request["delivery"]["channel"] == "telegram" and request["agentId"] == "ops"
+    # The reply is read back under this key by the operator, which recomputes it (archive capture).
+    assert env[n.ENV_SESSION_KEY] == n.session_key("uid-123", WHEN, 1) == "hook:ocj-uid-123-1768240800-1"
+    for kind in ("agentTurn", "systemEvent"):
+        payload = {"kind": kind, "message": "m", "text": "t"}
+        off = render_pod(
+            REF, _spec(payload=payload), Start("r", WHEN, 1, "Schedule"), replace(SETTINGS, session_keys=False)
+        )
+        assert n.ENV_SESSION_KEY not in _env(off)
+    wake = render_pod(
+        REF, _spec(payload={"kind": "systemEvent", "text": "t"}), Start("r", WHEN, 1, "Schedule"), SETTINGS
+    )
+    assert n.ENV_SESSION_KEY not in _env(wake), "only agent turns have a session of their own"
+
+
+def test_pod_view_reads_node_and_image() -> None:
+    pod = render_pod(REF, _spec(), Start("morning-status-1768240800", WHEN, 1, "Schedule"), SETTINGS)
+    view = pod_view(pod)
+    assert view is not None and (view.node, view.image) == (None, "example.org/ocj:1")
+    pod["spec"]["nodeName"] = "node-a"
+    pod["status"] = {
+        "phase": "Succeeded",
+        "containerStatuses": [
+            {"name": "run", "image": "example.org/ocj@sha256:ab", "state": {"terminated": {"exitCode": 0}}}
+        ],
+    }
+    view = pod_view(pod)
+    assert view is not None and (view.node, view.image) == ("node-a", "example.org/ocj@sha256:ab")
 
 
 def test_job_gateway_and_template_override_defaults() -> None:

@@ -31,6 +31,7 @@ from openclaw_cron.naming import (
     ENV_REQUEST,
     ENV_RESULT_PATH,
     ENV_RUN_ID,
+    ENV_SESSION_KEY,
     ENV_TIMEOUT_SECONDS,
 )
 
@@ -123,6 +124,12 @@ def expected(result: str, reason: str, message: str, **fields: Any) -> dict[str,
         "completion": None,
         "delivered": None,
         "output": None,
+        "deliveryAttempted": None,
+        "replyDisposition": None,
+        "deliveryError": None,
+        "deliverySuppressionReason": None,
+        "sessionKey": None,
+        "sessionNote": None,
     }
     return base | fields
 
@@ -148,6 +155,8 @@ def test_agent_ok_sends_exact_request_and_writes_result(hooks: HooksServer, tmp_
         gatewayRunId="gw-run-1",
         completion={"status": "ok", "replyDisposition": "visible", "delivered": False, "deliveryAttempted": False},
         delivered=False,
+        deliveryAttempted=False,
+        replyDisposition="visible",
     )
     [seen] = hooks.seen
     assert seen.path == "/hooks/agent"
@@ -226,6 +235,7 @@ def test_agent_error_is_failed_and_retryable(hooks: HooksServer, tmp_path: Path)
         httpStatus=200,
         gatewayRunId="gw-run-2",
         completion=completion,
+        replyDisposition="empty",
     )
 
 
@@ -265,6 +275,9 @@ def test_delivery_failed_without_best_effort_fails(hooks: HooksServer, tmp_path:
             "deliveryError": "delivery-failed",
         },
         delivered=False,
+        deliveryAttempted=True,
+        replyDisposition="visible",
+        deliveryError="delivery-failed",
     )
 
 
@@ -475,6 +488,9 @@ def test_token_in_an_unexpected_exception_is_scrubbed(
         ({ENV_TIMEOUT_SECONDS: "soon"}, ENV_TIMEOUT_SECONDS),
         ({ENV_TIMEOUT_SECONDS: "-3"}, ENV_TIMEOUT_SECONDS),
         ({ENV_TIMEOUT_SECONDS: "nan"}, ENV_TIMEOUT_SECONDS),
+        ({ENV_SESSION_KEY: "agent:main:x"}, ENV_SESSION_KEY),
+        ({ENV_SESSION_KEY: "hook:Upper"}, ENV_SESSION_KEY),
+        ({ENV_SESSION_KEY: "hook:" + "k" * 252}, ENV_SESSION_KEY),
     ],
 )
 def test_bad_environment_is_invalid_request(overrides: dict[str, str | None], named: str, tmp_path: Path) -> None:
@@ -586,3 +602,75 @@ def test_parse_result_reads_what_the_runner_wrote(hooks: HooksServer, tmp_path: 
     parsed = runner.parse_result(out.raw)
     assert parsed is not None and parsed.succeeded and parsed.gateway_run_id == "gw-run-1"
     assert parsed.wire() == out.result
+
+
+# --- the per-attempt session key ------------------------------------------------------------------
+
+SESSION = "hook:ocj-0b6f3c1e-uid-1767254400-1"
+REFUSED = (
+    "sessionKey is disabled for externally supplied hook payload values; set hooks.allowRequestSessionKey=true "
+    "to enable"
+)  # a real 2026.9.6 gateway's words
+
+
+def test_agent_turn_runs_in_its_session(hooks: HooksServer, tmp_path: Path) -> None:
+    hooks.script(Reply(200, ok_completion(delivered=False, deliveryAttempted=False)))
+    out = run_runner(hooks.url, tmp_path, env={ENV_SESSION_KEY: SESSION})
+    assert out.rc == 0, out.stderr
+    [seen] = hooks.seen
+    assert seen.json["sessionKey"] == SESSION and seen.json["sessionMode"] == "persistent"
+    assert out.result["sessionKey"] == SESSION and out.result["sessionNote"] is None
+
+
+@pytest.mark.parametrize("refusal", [REFUSED, "sessionKey must start with one of: hook:"])
+def test_refused_session_key_runs_without_it_under_the_same_idempotency_key(
+    refusal: str, hooks: HooksServer, tmp_path: Path
+) -> None:
+    hooks.script(
+        Reply(400, {"ok": False, "error": refusal}), Reply(200, ok_completion(delivered=False, deliveryAttempted=False))
+    )
+    out = run_runner(hooks.url, tmp_path, env={ENV_SESSION_KEY: SESSION})
+    assert out.rc == 0 and out.result["reason"] == "Completed"
+    first, second = hooks.seen
+    assert first.json["sessionKey"] == SESSION
+    assert "sessionKey" not in second.json and "sessionMode" not in second.json
+    assert first.json | {"sessionKey": None, "sessionMode": None} == second.json | {
+        "sessionKey": None,
+        "sessionMode": None,
+    }
+    # The refusal started no gateway run, so the same key still means "at most one run".
+    assert first.headers["idempotency-key"] == second.headers["idempotency-key"] == KEY
+    assert out.result["sessionKey"] is None
+    assert out.result["sessionNote"] == (
+        f"the gateway refused the per-attempt sessionKey ({refusal}); the turn ran without it, so its reply "
+        'cannot be read back: set hooks.allowRequestSessionKey: true and keep "hook:" in '
+        "hooks.allowedSessionKeyPrefixes"
+    )
+
+
+def test_other_400s_are_not_retried_without_the_key(hooks: HooksServer, tmp_path: Path) -> None:
+    hooks.script(Reply(400, {"ok": False, "error": 'unknown agentId "nosuch"'}))
+    out = run_runner(hooks.url, tmp_path, env={ENV_SESSION_KEY: SESSION})
+    assert out.result["reason"] == "InvalidRequest" and len(hooks.seen) == 1
+
+
+def test_wake_has_no_session_key(hooks: HooksServer, tmp_path: Path) -> None:
+    hooks.script(Reply(200, {"ok": True, "mode": "now", "eventOutcome": "queued"}))
+    out = run_runner(hooks.url, tmp_path, WAKE, env={ENV_SESSION_KEY: SESSION})
+    assert out.rc == 0 and "sessionKey" not in hooks.seen[0].json
+
+
+def test_delivery_verdict_survives_the_termination_message() -> None:
+    result = gateway.RunnerResult(
+        "Succeeded",
+        "Completed",
+        "ok",
+        delivered=False,
+        delivery_attempted=True,
+        reply_disposition="visible",
+        delivery_error="delivery-failed",
+        delivery_suppression_reason="silent",
+        session_key=SESSION,
+        session_note="n",
+    )
+    assert runner.parse_result(runner.encode_result(result)) == result
