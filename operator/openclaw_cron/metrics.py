@@ -262,6 +262,51 @@ def global_waiting(count: int) -> None:
     GLOBAL_WAITING.set(count)
 
 
+# The run archive's writer (archive/writer.py): no labels but a fixed `kind` on errors.
+ARCHIVE_QUEUE = Gauge(
+    PREFIX + "archive_queue_runs", "Attempts accepted by the archive writer, not yet stored.", registry=REGISTRY
+)
+ARCHIVE_QUEUE_BYTES = Gauge(
+    PREFIX + "archive_queue_bytes", "Approximate bytes held by the archive writer's queue.", registry=REGISTRY
+)
+ARCHIVE_WRITTEN = Counter(PREFIX + "archive_written_runs", "Attempts written to the archive store.", registry=REGISTRY)
+ARCHIVE_WRITE_ERRORS = Counter(
+    PREFIX + "archive_write_errors",
+    "Failed archive writes and purges (each retry counts), by kind: unavailable|error|invalid|purge.",
+    ["kind"],
+    registry=REGISTRY,
+)
+ARCHIVE_REFUSED = Counter(
+    PREFIX + "archive_refused_runs",
+    "Attempts the full archive queue refused (their Pods are kept until a later submit succeeds).",
+    registry=REGISTRY,
+)
+ARCHIVE_PURGED = Counter(
+    PREFIX + "archive_purged_runs", "Archived attempts deleted by retention (age or count per job).", registry=REGISTRY
+)
+
+
+def archive_queue(depth: int, size: int) -> None:
+    ARCHIVE_QUEUE.set(depth)
+    ARCHIVE_QUEUE_BYTES.set(max(size, 0))
+
+
+def archive_written(count: int) -> None:
+    ARCHIVE_WRITTEN.inc(count)
+
+
+def archive_write_error(kind: str) -> None:
+    ARCHIVE_WRITE_ERRORS.labels(kind).inc()
+
+
+def archive_refused() -> None:
+    ARCHIVE_REFUSED.inc()
+
+
+def archive_purged(count: int) -> None:
+    ARCHIVE_PURGED.inc(count)
+
+
 def start_http_server(port: int, addr: str = "0.0.0.0") -> None:
     """Serve ``REGISTRY`` on http://addr:port/metrics from a daemon thread."""
     server, _thread = prometheus_client.start_http_server(port, addr=addr, registry=REGISTRY)

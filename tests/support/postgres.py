@@ -18,7 +18,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def find_bin() -> Path | None:
@@ -106,3 +109,17 @@ class PostgresServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One server for the test session (import this fixture into a test module to use it)."""
+    bindir = find_bin()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server installed (Debian package `postgresql`; hack/install-system-deps.sh)")
+    server = PostgresServer(bindir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

@@ -27,24 +27,13 @@ from openclaw_cron.archive.store import (
     open_store,
     redact,
 )
-from support.postgres import PostgresServer, find_bin, free_port
+from support.postgres import PostgresServer, free_port, pg_server
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 CSV_HOSTILE = "a,b;\"quoted\" 'single'\r\nnew line\ttab =SUM(A1) +cmd|x -1 @at \\back\\slash"
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    bindir = find_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server installed (Debian package `postgresql`; hack/install-system-deps.sh)")
-    server = PostgresServer(bindir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
-
+__all__ = ["pg_server"]  # the session's PostgreSQL server, a fixture
 
 Opener = Callable[[], SqlStore]
 
