@@ -37,6 +37,7 @@ import kmock
 import yaml
 from kmock._internal import rendering
 
+from . import rbac
 from .apimachinery import (
     JSON,
     ApiError,
@@ -213,6 +214,12 @@ BUILTIN_TYPES = [
         from_storage=_event_from_core,
     ),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    # Not stored: a create is answered by evaluating the RBAC objects above (tests/support/rbac.py).
+    ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",
@@ -718,6 +725,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if method == "POST" and path.name is None:
             if not isinstance(request.data, dict):
                 raise bad_request("the body of the request was in an unknown format")
+            if rt.plural == "subjectaccessreviews":
+                return aiohttp.web.json_response(rbac.review(request.data, self.list_objects), status=201)
             obj = self._create(rt, ns, request.data, dry_run=dry_run, strict=_strict(params))
             return self._respond(request, rt, obj, code=201)
         if method == "POST" and sub == "eviction":

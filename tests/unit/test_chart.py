@@ -8,6 +8,7 @@ setting the chart gets wrong fails here rather than in a cluster.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -28,6 +29,11 @@ SETTINGS = [
     "GATEWAY_URL", "GATEWAY_TOKEN_SECRET", "GATEWAY_TOKEN_KEY", "RUNNER_IMAGE", "RUNNER_IMAGE_PULL_POLICY",
     "DEFAULT_TZ", "MAX_CONCURRENT_RUNS", "NAMESPACES", "METRICS_PORT", "LOG_FORMAT", "PEERING_NAME",
     "PRIORITY", "START_TIMEOUT_SECONDS", "RESYNC_SECONDS", "NOTIFY_CONFIG",
+]  # fmt: skip
+#: The run archive's settings (docs/archive.md), rendered while archive.enabled.
+ARCHIVE_SETTINGS = [
+    "ARCHIVE_URL", "ARCHIVE_PORT", "ARCHIVE_TLS_CERT", "ARCHIVE_TLS_KEY", "ARCHIVE_MAX_AGE_DAYS",
+    "ARCHIVE_MAX_RUNS_PER_JOB", "ARCHIVE_LOG_TAIL_BYTES",
 ]  # fmt: skip
 
 pytestmark = pytest.mark.skipif(not HELM.exists(), reason="helm not installed: make tools")
@@ -93,6 +99,10 @@ def validate_all(objs: list[dict[str, Any]]) -> None:
     for obj in objs:
         if obj["apiVersion"] == "monitoring.coreos.com/v1":
             check_monitoring(obj)
+        elif obj["apiVersion"] == "cert-manager.io/v1":  # no schema ships for cert-manager's kinds
+            assert obj["kind"] in ("Issuer", "Certificate") and obj["spec"]
+            if obj["kind"] == "Certificate":
+                assert obj["spec"]["secretName"] and obj["spec"]["dnsNames"] and obj["spec"]["issuerRef"]["name"]
         elif obj["apiVersion"] == "kopf.dev/v1":
             assert set(obj) == {"apiVersion", "kind", "metadata"}
         else:
@@ -120,7 +130,9 @@ MATRIX: dict[str, dict[str, Any]] = {
     "defaults": {},
     "one-namespace": {"watch": {"namespaces": ["assistants"]}},
     "two-namespaces": {"watch": {"namespaces": ["assistants", "ops"]}},
-    "ha": {"replicas": 2},
+    "ha": {"replicas": 2, "archive": {"store": "postgresql", "postgresql": {"dsnSecret": "archive-dsn"}}},
+    "archive-off": {"archive": {"enabled": False}},
+    "archive-cert-manager": {"archive": {"certManager": {"enabled": True}, "sqlite": {"storageClass": "fast"}}},
     "networkpolicy": {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}},
     "notify": {"notify": {"channels": {"ops": {"type": "slack", "webhookUrl": "https://hooks.slack.com/x"}}}},
     "notify-existing": {"notify": {"existingSecret": "my-notify", "key": "channels.yaml"}},
@@ -200,8 +212,8 @@ def test_defaults_deployment() -> None:
     for probe in (c["livenessProbe"], c["readinessProbe"]):
         assert probe["httpGet"] == {"path": "/healthz", "port": "healthz"}
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"metrics": 8080, "healthz": 8081}
-    (svc,) = find(objs, "Service")
+    assert ports == {"metrics": 8080, "healthz": 8081, "archive": 8443}
+    (svc,) = find(objs, "Service", "ocj-openclaw-cron-operator")
     assert svc["spec"]["ports"][0]["name"] == "metrics"
     (peering,) = find(objs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == "ocj-openclaw-cron-operator"
@@ -209,14 +221,14 @@ def test_defaults_deployment() -> None:
 
 def test_every_setting_is_rendered_as_env() -> None:
     env = env_of(render())
-    assert sorted(k.removeprefix("OPENCLAW_CRON_") for k in env) == sorted(SETTINGS)
+    assert sorted(k.removeprefix("OPENCLAW_CRON_") for k in env) == sorted(SETTINGS + ARCHIVE_SETTINGS)
     assert env["OPENCLAW_CRON_RUNNER_IMAGE"] == "ghcr.io/openclaw/openclaw-cron-operator:0.1.0"
     assert env["OPENCLAW_CRON_NOTIFY_CONFIG"] == ""
 
 
 def test_settings_module_reads_the_rendered_env() -> None:
     settings = pytest.importorskip("openclaw_cron.settings")
-    fields = {f.upper() for f in settings.Settings.__dataclass_fields__} - {"EXTRA"}
+    fields = {f.upper() for f in settings.Settings.__dataclass_fields__} - {"EXTRA", *ARCHIVE_SETTINGS}
     assert fields == set(SETTINGS), "a setting was added or removed: render it in templates/deployment.yaml"
     env = {k: v for k, v in env_of(render({"watch": {"namespaces": ["a", "b"]}})).items() if isinstance(v, str)}
     parsed = settings.Settings.from_env(env)
@@ -227,7 +239,7 @@ def test_settings_module_reads_the_rendered_env() -> None:
 def test_operator_cli_accepts_the_rendered_args() -> None:
     main = pytest.importorskip("openclaw_cron.main")
     settings = pytest.importorskip("openclaw_cron.settings")
-    for values in ({}, {"watch": {"namespaces": ["a", "b"]}}, {"peering": {"enabled": False}}, {"replicas": 3}):
+    for values in ({}, {"watch": {"namespaces": ["a", "b"]}}, {"peering": {"enabled": False}}, MATRIX["ha"]):
         args = [a.replace("$(OPENCLAW_CRON_PRIORITY)", "1") for a in container(render(values))["args"]]
         main.parse_args(args, settings.Settings())
 
@@ -252,7 +264,7 @@ def test_namespaced_peering_objects() -> None:
 
 
 def test_ha_uses_a_statefulset_with_the_pod_index_as_priority() -> None:
-    objs = render({"replicas": 2})
+    objs = render(MATRIX["ha"])
     sts = workload(objs)
     assert sts["kind"] == "StatefulSet"
     assert sts["spec"]["replicas"] == 2
@@ -272,7 +284,7 @@ def test_ha_without_peering_fails() -> None:
 def test_notify_channels_secret_mounted() -> None:
     channels = {"ops": {"type": "slack", "webhookUrl": "https://hooks.slack.com/x"}}
     objs = render({"notify": {"channels": channels}})
-    (secret,) = find(objs, "Secret")
+    (secret,) = find(objs, "Secret", "ocj-openclaw-cron-operator-notify")
     content = yaml.safe_load(secret["stringData"]["notify.yaml"])
     assert content == {"channels": channels}
     c = container(objs)
@@ -287,14 +299,14 @@ def test_notify_channels_secret_mounted() -> None:
 def test_notify_secret_is_parsed_by_the_operator() -> None:
     notify = pytest.importorskip("openclaw_cron.notify")
     channels = {"ops": {"type": "webhook", "url": "https://example.com/hook"}}
-    (secret,) = find(render({"notify": {"channels": channels}}), "Secret")
+    (secret,) = find(render({"notify": {"channels": channels}}), "Secret", "ocj-openclaw-cron-operator-notify")
     parsed = notify.parse_channels(yaml.safe_load(secret["stringData"]["notify.yaml"]))
     assert set(parsed) == {"ops"}
 
 
 def test_notify_existing_secret() -> None:
     objs = render({"notify": {"existingSecret": "mine", "key": "channels.yaml"}})
-    assert not find(objs, "Secret")
+    assert [s["metadata"]["name"] for s in find(objs, "Secret")] == ["ocj-openclaw-cron-operator-archive-tls"]
     (vol,) = [v for v in workload(objs)["spec"]["template"]["spec"]["volumes"] if v["name"] == "notify"]
     assert vol["secret"] == {"secretName": "mine", "items": [{"key": "channels.yaml", "path": "notify.yaml"}]}
 
@@ -318,6 +330,8 @@ def test_networkpolicy_egress() -> None:
         (["--set", "watch.namespaces[0]=Bad_NS"], "namespaces"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "gateway.url=ftp://x"], "url"),
+        (["--set", "archive.store=mysql"], "store"),
+        (["--set", "archive.retention.maxAgeDays=-1"], "maxAgeDays"),
     ],
 )
 def test_values_schema_rejects_bad_values(args: list[str], needle: str) -> None:
@@ -339,6 +353,77 @@ def test_values_schema_covers_every_value() -> None:
                 walk(value, props[key], f"{path}{key}.")
 
     walk(values, schema, "")
+
+
+# --- the run archive ------------------------------------------------------------------
+
+
+def test_archive_defaults_sqlite_on_a_pvc_behind_an_apiservice() -> None:
+    from cryptography import x509
+
+    objs = render()
+    (pvc,) = find(objs, "PersistentVolumeClaim")
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi" and "storageClassName" not in pvc["spec"]
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    env = env_of(objs)
+    assert env["OPENCLAW_CRON_ARCHIVE_URL"] == "sqlite:///var/lib/openclaw-cron/archive.db"
+    assert env["OPENCLAW_CRON_ARCHIVE_MAX_AGE_DAYS"] == "30" and env["OPENCLAW_CRON_ARCHIVE_LOG_TAIL_BYTES"] == "262144"
+    c = container(objs)
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["archive-data"] == "/var/lib/openclaw-cron"
+    assert env["OPENCLAW_CRON_ARCHIVE_TLS_CERT"].startswith(mounts["archive-tls"] + "/")
+    volumes = {v["name"]: v for v in workload(objs)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["archive-data"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert {"name": "archive", "containerPort": 8443, "protocol": "TCP"} in c["ports"]
+    (svc,) = find(objs, "Service", "ocj-openclaw-cron-operator-archive")
+    assert svc["spec"]["ports"] == [{"name": "https", "port": 443, "targetPort": "archive", "protocol": "TCP"}]
+    (api,) = find(objs, "APIService")
+    assert api["metadata"]["name"] == "v1alpha1.archive.cron.openclaw.io"
+    assert api["spec"]["service"] == {"name": svc["metadata"]["name"], "namespace": "ops", "port": 443}
+    assert (api["spec"]["group"], api["spec"]["version"]) == ("archive.cron.openclaw.io", "v1alpha1")
+    assert api["spec"]["groupPriorityMinimum"] == 1000 and "insecureSkipTLSVerify" not in api["spec"]
+    # The caBundle is the CA that signed the serving certificate, which names the Service's DNS name.
+    (secret,) = find(objs, "Secret", volumes["archive-tls"]["secret"]["secretName"])
+    ca = x509.load_pem_x509_certificate(base64.b64decode(api["spec"]["caBundle"]))
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    cert.verify_directly_issued_by(ca)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert "ocj-openclaw-cron-operator-archive.ops.svc" in sans
+
+
+def test_archive_with_sqlite_and_replicas_fails_at_render() -> None:
+    result = helm("template", "x", str(CHART), "--set", "replicas=2")
+    assert result.returncode != 0
+    assert "archive.store=sqlite keeps the archive in one file on one volume, which only one replica" in result.stderr
+    result = helm("template", "x", str(CHART), "--set", "archive.store=postgresql")
+    assert result.returncode != 0 and "archive.store=postgresql needs archive.postgresql.dsnSecret" in result.stderr
+
+
+def test_archive_postgresql_dsn_from_a_secret() -> None:
+    objs = render(MATRIX["ha"])
+    assert env_of(objs)["OPENCLAW_CRON_ARCHIVE_URL"] == {"secretKeyRef": {"name": "archive-dsn", "key": "dsn"}}
+    assert not find(objs, "PersistentVolumeClaim")
+    assert "archive-data" not in {m["name"] for m in container(objs)["volumeMounts"]}
+
+
+def test_archive_certificate_from_cert_manager() -> None:
+    objs = render(MATRIX["archive-cert-manager"])
+    (cert,) = find(objs, "Certificate")
+    (issuer,) = find(objs, "Issuer")
+    assert cert["spec"]["issuerRef"]["name"] == issuer["metadata"]["name"]
+    assert "ocj-openclaw-cron-operator-archive.ops.svc" in cert["spec"]["dnsNames"]
+    (api,) = find(objs, "APIService")
+    assert api["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == "ops/ocj-openclaw-cron-operator-archive"
+    assert "caBundle" not in api["spec"]
+    assert not [s for s in find(objs, "Secret") if "archive" in s["metadata"]["name"]]
+    assert find(objs, "PersistentVolumeClaim")[0]["spec"]["storageClassName"] == "fast"
+
+
+def test_archive_disabled_renders_none_of_it() -> None:
+    objs = render({"archive": {"enabled": False}})
+    assert not find(objs, "APIService") and not find(objs, "PersistentVolumeClaim")
+    assert not [k for k in env_of(objs) if "ARCHIVE" in k]
+    assert "archive" not in {p["name"] for p in container(objs)["ports"]}
 
 
 # --- the image the chart runs ----------------------------------------------------------

@@ -48,6 +48,18 @@ CLUSTER_WIDE: set[Grant] = (
 DISCOVERY: set[Grant] = grants("apiextensions.k8s.io", "customresourcedefinitions", "get", "list", "watch")
 NAMESPACED_PEERING: set[Grant] = grants("kopf.dev", "kopfpeerings", "get", "list", "watch", "patch")
 
+#: The archive API (docs/archive.md) asks the API server whether the requesting user may read runs;
+#: it reads the front-proxy CA through kube-system's `extension-apiserver-authentication-reader` Role.
+ARCHIVE_AUTH: set[Grant] = grants("authorization.k8s.io", "subjectaccessreviews", "create")
+ARCHIVE_BINDINGS = [
+    ("", "ClusterRole", "ocj-openclaw-cron-operator-archive-auth"),
+    ("kube-system", "Role", "extension-apiserver-authentication-reader"),
+]
+#: view/edit/admin users read the archive's runs and their logs.
+USER_ARCHIVE: set[Grant] = grants("archive.cron.openclaw.io", "runs", "get", "list") | grants(
+    "archive.cron.openclaw.io", "runs/log", "get", "list"
+)
+
 #: The aggregated user-facing roles (admin/edit/view), not bound to the operator.
 USER_EDIT: set[Grant] = grants(
     "cron.openclaw.io", "openclawcronjobs", "get", "list", "watch", "create", "update", "patch", "delete",
@@ -100,7 +112,8 @@ def test_cluster_wide_operator_is_least_privilege() -> None:
     objs = render()
     roles = by_name(objs, "ClusterRole")
     bindings = operator_bindings(objs)
-    assert bindings == [("", "ClusterRole", "ocj-openclaw-cron-operator")]
+    assert sorted(bindings) == sorted([("", "ClusterRole", "ocj-openclaw-cron-operator"), *ARCHIVE_BINDINGS])
+    assert rules_of(roles[("", "ocj-openclaw-cron-operator-archive-auth")]) == ARCHIVE_AUTH
     granted = rules_of(roles[("", "ocj-openclaw-cron-operator")])
     assert granted - (NAMESPACED | CLUSTER_WIDE) == set(), "operator ClusterRole grants more than the allow-list"
     assert granted == NAMESPACED | CLUSTER_WIDE
@@ -110,11 +123,14 @@ def test_cluster_wide_operator_is_least_privilege() -> None:
 def test_namespaced_operator_is_least_privilege() -> None:
     objs = render("watch.namespaces={a,b}")
     bindings = operator_bindings(objs)
-    assert sorted(bindings) == [
-        ("", "ClusterRole", "ocj-openclaw-cron-operator"),
-        ("a", "Role", "ocj-openclaw-cron-operator"),
-        ("b", "Role", "ocj-openclaw-cron-operator"),
-    ]
+    assert sorted(bindings) == sorted(
+        [
+            ("", "ClusterRole", "ocj-openclaw-cron-operator"),
+            ("a", "Role", "ocj-openclaw-cron-operator"),
+            ("b", "Role", "ocj-openclaw-cron-operator"),
+            *ARCHIVE_BINDINGS,
+        ]
+    )
     cluster = rules_of(by_name(objs, "ClusterRole")[("", "ocj-openclaw-cron-operator")])
     assert cluster == DISCOVERY, "namespaced mode must not need cluster-wide access beyond CRD discovery"
     roles = by_name(objs, "Role")
@@ -144,6 +160,18 @@ def test_aggregated_user_roles() -> None:
     assert ("", "ocj-openclaw-cron-operator-view") not in by_name(
         render("rbac.aggregateToDefaultRoles=false"), "ClusterRole"
     )
+
+
+def test_archive_rbac() -> None:
+    roles = by_name(render(), "ClusterRole")
+    archive = roles[("", "ocj-openclaw-cron-operator-archive-view")]
+    for role in ("view", "edit", "admin"):
+        assert archive["metadata"]["labels"][f"rbac.authorization.k8s.io/aggregate-to-{role}"] == "true"
+    assert rules_of(archive) == USER_ARCHIVE
+    # Without the archive: no SubjectAccessReviews, no kube-system binding, no runs role.
+    objs = render("archive.enabled=false")
+    assert operator_bindings(objs) == [("", "ClusterRole", "ocj-openclaw-cron-operator")]
+    assert not [n for _, n in by_name(objs, "ClusterRole") if "archive" in n]
 
 
 def test_rbac_disabled_renders_no_rbac() -> None:

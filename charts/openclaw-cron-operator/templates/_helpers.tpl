@@ -86,3 +86,20 @@ app.kubernetes.io/part-of: openclaw
 {{- define "ocj.notifyPath" -}}
 /etc/openclaw-cron/notify.yaml
 {{- end -}}
+
+{{/* The run archive (docs/archive.md): names shared by the Deployment and archive.yaml. */}}
+{{- define "ocj.archiveEnabled" -}}
+{{- if .Values.archive.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{- define "ocj.archiveName" -}}
+{{- printf "%s-archive" (include "ocj.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "ocj.archiveTlsSecret" -}}
+{{- printf "%s-tls" (include "ocj.archiveName" .) -}}
+{{- end -}}
+
+{{- define "ocj.archivePvc" -}}
+{{- default (printf "%s-data" (include "ocj.archiveName" .)) .Values.archive.sqlite.existingClaim -}}
+{{- end -}}

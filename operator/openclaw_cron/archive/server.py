@@ -467,8 +467,9 @@ class ArchiveApi:
             return status(400, "BadRequest", str(exc))
         try:
             entries, cont = await asyncio.to_thread(self.store.query, query)
-        except InvalidQuery as exc:
-            return status(400, "BadRequest", str(exc))
+        except InvalidQuery as exc:  # the store names its field; the API's parameter is `continue`
+            message = str(exc)
+            return status(400, "BadRequest", "continue:" + message[7:] if message.startswith("cursor:") else message)
         except StoreError as exc:
             return status(503, "ServiceUnavailable", f"the run archive is unavailable: {exc}")
         if _wants_csv(request):
