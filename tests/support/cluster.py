@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -297,6 +298,41 @@ class Cluster:
         exe = Path(sys.executable).parent / "openclaw-cron-operator"
         return self.start_process([str(exe), *args], env=env)
 
+    def start_operator_in_image(
+        self,
+        image: str,
+        *args: str,
+        engine: Iterable[str] = ("podman",),
+        env: Mapping[str, str] | None = None,
+        name: str = "operator",
+    ) -> ContainerProcess:
+        """`openclaw-cron-operator` from the container image, as the chart runs it: host network (the
+        emulator is on 127.0.0.1), UID 65532, read-only root filesystem with /tmp its only writable
+        place, the kubeconfig mounted read-only. `engine` is the container CLI (`podman --runtime ...`)."""
+        container = f"ocj-test-{os.getpid()}-{name}-{len(self._processes)}"
+        argv = [*engine, "run", "--rm", "--name", container, "--label", f"{CONTAINER_PARENT_LABEL}={os.getpid()}"]
+        argv += ["--network=host", "--user", "65532:65532", "--read-only", "--read-only-tmpfs=false"]
+        argv += ["--tmpfs", "/tmp:rw,size=64m", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+        argv += ["-v", f"{self.kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
+        for key, value in (env or {}).items():
+            argv += ["-e", f"{key}={value}"]
+        process = ContainerProcess(
+            [*argv, image, *args], self.env(), self.workdir / f"{name}.log", engine=list(engine), container=container
+        )
+        self._processes.append(process)
+        return process
+
+
+#: Label on containers the tests start: the test process's PID, so leftovers of a dead one are known.
+CONTAINER_PARENT_LABEL = "io.openclaw.cron.test-parent"
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel SIGKILLs the child when the thread that started it exits, so an operator
+    never outlives a crashed or killed test run (it would go on writing to a reused port)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
 
 class OperatorProcess:
     """A subprocess whose combined output goes to a log file; stopped with SIGTERM, then SIGKILL."""
@@ -306,7 +342,13 @@ class OperatorProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            args, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+            args,
+            env=dict(env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
     @property
@@ -339,3 +381,19 @@ class OperatorProcess:
                 self.process.wait(5)
         self._log.close()
         return self.process.returncode
+
+
+class ContainerProcess(OperatorProcess):
+    """`<engine> run` in the foreground: SIGTERM reaches the container through the CLI's signal proxy;
+    `stop()` then removes the container, which a killed CLI (SIGKILL, or its parent's death) leaves."""
+
+    def __init__(
+        self, args: list[str], env: Mapping[str, str], log_path: Path, *, engine: list[str], container: str
+    ) -> None:
+        super().__init__(args, env, log_path)
+        self.engine, self.container = engine, container
+
+    def stop(self, timeout: float = 15) -> int:
+        code = super().stop(timeout)
+        subprocess.run([*self.engine, "rm", "--force", "--time", "0", self.container], capture_output=True, timeout=60)
+        return code

@@ -1,0 +1,91 @@
+"""Image tier fixtures: the built image, a container CLI that can run it, and the real gateway.
+
+The tier skips, saying why, where containers cannot run (no podman or Docker, or a probe container
+fails); it fails when they can but the image was not built (`make image`), and when the gateway
+cannot be installed or started (OPENCLAW_GATEWAY_TESTS=skip skips those tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+for path in (HERE, ROOT / "hack"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import openclaw_gateway as harness  # noqa: E402
+from image_engine import IMAGE, engine, hardened, run  # noqa: E402
+
+from support.cluster import CONTAINER_PARENT_LABEL  # noqa: E402
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.image)
+
+
+def _remove_orphans(cli: list[str]) -> None:
+    """Remove containers a dead test process left (its PID is in their label); live runs' stay."""
+    listed = run(cli, "ps", "-a", "--filter", f"label={CONTAINER_PARENT_LABEL}", "--format", "{{.ID}} {{.Labels}}")
+    for line in listed.stdout.splitlines():
+        cid, _, labels = line.partition(" ")
+        marker = f"{CONTAINER_PARENT_LABEL}:"
+        pid = labels.split(marker, 1)[1].split(" ", 1)[0].strip("]").strip() if marker in labels else ""
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            run(cli, "rm", "--force", cid)
+
+
+@pytest.fixture(scope="session")
+def container_cli() -> list[str]:
+    """The container CLI argv prefix, checked by running a throwaway container of the image."""
+    cli = engine()
+    if cli is None:
+        pytest.skip("containers cannot run here: neither podman nor docker is installed (make image installs podman)")
+    if run(cli, "image", "inspect", IMAGE).returncode != 0:
+        pytest.fail(f"the image {IMAGE} is not built: run `make image` (or `make test-image`, which builds it)")
+    probe = run(cli, "run", "--rm", *hardened(cli), "--entrypoint", "python3", IMAGE, "-c", "print('probe-ok')")
+    if probe.returncode != 0 or "probe-ok" not in probe.stdout:
+        pytest.skip(f"containers cannot run here ({' '.join(cli)} run failed): {probe.stderr.strip()[-600:]}")
+    _remove_orphans(cli)
+    return cli
+
+
+@pytest.fixture(scope="session")
+def stub_model() -> Iterator[harness.StubModel]:
+    model = harness.StubModel().start()
+    yield model
+    model.stop()
+
+
+@pytest.fixture(scope="session")
+def openclaw(stub_model: harness.StubModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Gateway]:
+    """The real gateway (hack/install-gateway.sh, cached), on loopback: containers reach it by host network."""
+    if os.environ.get("OPENCLAW_GATEWAY_TESTS") == "skip":
+        pytest.skip("OPENCLAW_GATEWAY_TESTS=skip")
+    install = subprocess.run(
+        ["bash", str(ROOT / "hack" / "install-gateway.sh")], capture_output=True, text=True, timeout=900
+    )
+    if install.returncode != 0:
+        pytest.fail(f"cannot install the OpenClaw gateway:\n{install.stdout[-2000:]}\n{install.stderr[-4000:]}")
+    gateway = harness.Gateway(base=tmp_path_factory.mktemp("openclaw"), model_url=stub_model.base_url)
+    started = time.monotonic()
+    try:
+        gateway.start().wait_ready(timeout=120)
+    except RuntimeError as exc:
+        gateway.stop()
+        pytest.fail(f"the OpenClaw gateway did not start: {exc}")
+    print(f"\nopenclaw gateway ready on {gateway.url} in {time.monotonic() - started:.1f}s")
+    with contextlib.ExitStack() as stack:
+        stack.callback(gateway.stop)
+        yield gateway
