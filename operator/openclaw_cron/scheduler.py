@@ -177,15 +177,16 @@ def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def prune_batches(
-    due: Mapping[str, float], pods: Iterable[PodView], now: float, batch: int, max_delay: float
+    due: Mapping[str, float], pods: Iterable[PodView], now: float, batch: int, max_delay: float, idle: bool = False
 ) -> list[list[PodView]]:
     """Which waiting prunes to issue now, grouped so that one label selector removes exactly them.
 
-    Nothing until `batch` Pods wait or the oldest waited `max_delay`; then all of them. Pods are
+    Nothing until `batch` Pods wait, the oldest waited `max_delay`, or the job is `idle` (no run
+    soon that would fill the batch, e.g. suspended); then all of them. Pods are
     grouped by run id: a run whose every Pod is due goes into one deletecollection group; a run
     with a Pod that must stay (another attempt kept for history) has its Pods deleted one by one.
     """
-    if not due or (len(due) < batch and now - min(due.values()) < max_delay):
+    if not due or (len(due) < batch and now - min(due.values()) < max_delay and not idle):
         return []
     by_run: dict[str, list[PodView]] = {}
     for pod in pods:
@@ -581,7 +582,10 @@ class Scheduler:
         planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"}
         st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
         pods = list(self.pods.get(st.uid, []))
-        for group in prune_batches(st.prune, pods, mono, rt.settings.prune_batch, self._prune_delay()):
+        nxt = plan.status.get("nextRunTime")
+        soon = bool(nxt) and (n.parse_time(nxt) - self.clock()).total_seconds() < self._prune_delay()
+        idle = not soon and not plan.status.get("active")
+        for group in prune_batches(st.prune, pods, mono, rt.settings.prune_batch, self._prune_delay(), idle):
             names = [p.name for p in group]
             log.info("%s/%s: pruning %d finished pod(s) beyond the history limits", ref.namespace, ref.name, len(names))
             if len(group) == 1:

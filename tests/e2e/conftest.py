@@ -363,6 +363,7 @@ class E2E:
                 "OPENCLAW_CRON_RESYNC_SECONDS": "2",
                 "OPENCLAW_CRON_START_TIMEOUT_SECONDS": str(self.start_timeout),
                 "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9",
+                "OPENCLAW_CRON_NORMAL_EVENTS": "true",
             }
         )
         self.operator = OperatorProcess(
@@ -372,7 +373,7 @@ class E2E:
         return self.operator
 
     def teardown(self) -> None:
-        # Jobs first, while the operator still runs (it may hold finalizers on them).
+        # Jobs carry no finalizer; deleting them first only keeps the operator's log quiet.
         self.kubectl("delete", PLURAL, "--all", "--wait=true", "--timeout=60s", check=False, timeout=90)
         if self.operator is not None:
             self.operator.stop()

@@ -261,3 +261,32 @@ def test_generation_and_observed_generation(e2e: E2E) -> None:
     job = e2e.job("gen")
     assert job is not None and job["metadata"]["generation"] == 2, "status and annotations keep the generation"
     assert e2e.pods("gen")[0]["spec"]["activeDeadlineSeconds"] == 120
+
+
+def test_no_finalizer_delete_while_the_operator_is_stopped(e2e: E2E) -> None:
+    """A job deleted while no operator runs goes at once; the restarted operator never runs it."""
+    e2e.apply(e2e.command_job("orphaned", every="2s"))
+    e2e.wait_status("orphaned", lambda s: bool(runs(s, "Succeeded")), 60, "a run")
+    job = e2e.job("orphaned")
+    assert job is not None and not job["metadata"].get("finalizers")
+    assert e2e.operator is not None
+    e2e.operator.stop()
+    try:
+        begun = time.monotonic()
+        e2e.kubectl("delete", PLURAL, "orphaned", "--timeout=30s")
+        assert time.monotonic() - begun < 20 and e2e.job("orphaned") is None
+        wait_for(lambda: not e2e.pods("orphaned"), 60, 0.5, "its Pods garbage-collected")
+    finally:
+        e2e.start_operator()
+    time.sleep(6)  # three of its slots
+    assert not e2e.pods("orphaned"), "a Pod was created for a deleted job"
+
+
+def test_old_finalizer_released_at_start(e2e: E2E) -> None:
+    """Jobs of the first version carry cron.openclaw.io/finalizer; this operator removes it."""
+    obj = e2e.command_job("legacy", every="1h")
+    obj["metadata"]["finalizers"] = ["cron.openclaw.io/finalizer"]
+    e2e.apply(obj)
+    wait_for(lambda: not (e2e.job("legacy") or {"metadata": {}})["metadata"].get("finalizers"), 60, 0.5, "released")
+    e2e.kubectl("delete", PLURAL, "legacy", "--timeout=30s")
+    assert e2e.job("legacy") is None

@@ -69,6 +69,8 @@ def test_prune_waits_for_a_batch_or_the_oldest_deadline() -> None:
     assert prune_batches({"a": 100.0, "b": 101.0}, pods, now=110.0, batch=3, max_delay=60.0) == []
     assert prune_batches({"a": 100.0, "b": 101.0}, pods, now=161.0, batch=3, max_delay=60.0) == [[pods[0], pods[1]]]
     assert prune_batches({"a": 1.0, "b": 1.0, "c": 1.0}, pods, now=2.0, batch=3, max_delay=60.0) == [pods]
+    # a job with no run coming soon (suspended, daily) prunes at once: no batch would fill
+    assert prune_batches({"a": 100.0}, pods, now=101.0, batch=3, max_delay=60.0, idle=True) == [[pods[0]]]
 
 
 def test_prune_never_selects_a_pod_that_must_stay() -> None:

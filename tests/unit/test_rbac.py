@@ -33,7 +33,7 @@ NAMESPACED: set[Grant] = (
     grants("cron.openclaw.io", "openclawcronjobs", "get", "list", "watch", "patch", "update", "delete")
     | grants("cron.openclaw.io", "openclawcronjobs/status", "get", "patch", "update")
     | grants("cron.openclaw.io", "openclawcronjobs/finalizers", "update")  # blockOwnerDeletion on run Pods
-    | grants("", "pods", "get", "list", "watch", "create", "delete")
+    | grants("", "pods", "get", "list", "watch", "create", "delete", "deletecollection")
     | grants("", "secrets", "get")  # token Secret exists? never list/watch
     | grants("", "events", "create", "patch")
     | grants("events.k8s.io", "events", "create", "patch")

@@ -12,10 +12,11 @@
   - apiGroups: ["cron.openclaw.io"]
     resources: ["openclawcronjobs/finalizers"]
     verbs: ["update"]
-  # Run Pods: started per run, watched for their outcome, deleted beyond the history limits.
+  # Run Pods: started per run, watched for their outcome, deleted beyond the history limits
+  # (several at once by label selector: deletecollection).
   - apiGroups: [""]
     resources: ["pods"]
-    verbs: ["get", "list", "watch", "create", "delete"]
+    verbs: ["get", "list", "watch", "create", "delete", "deletecollection"]
   # Only `get`: to check that a job's gateway token Secret (and key) exists before a run, so a
   # missing Secret is a clear Ready=False instead of a Pod stuck in CreateContainerConfigError.
   # The token itself is handed to run Pods by secretKeyRef, never read into the operator's output.
