@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-archive run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -59,6 +59,9 @@ manifests: crds  ## render manifests/install.yaml from the chart's defaults
 
 bench:  ## N jobs on the emulated API: lag percentiles, runs/s, RSS, API writes per run
 	$(PY) hack/bench.py
+
+bench-archive:  ## 1,000,000 archived runs in SQLite: p50/p99 of history queries (goal < 100 ms)
+	$(PY) hack/bench_archive.py
 
 run:  ## the operator against the current kube context (applies the CRDs first; standalone)
 	kubectl apply --server-side -f crds/

@@ -112,7 +112,9 @@ class SqliteStore(SqlStore):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
     def _json_value(self, value: Any) -> Mapping[str, Any]:
-        loaded = json.loads(value) if value else {}
+        if not value or value == "{}":
+            return {}
+        loaded = json.loads(value)
         return loaded if isinstance(loaded, dict) else {}
 
     def close(self) -> None:

@@ -88,8 +88,7 @@ def redact(url: str) -> str:
         if parts.password is not None:
             host = parts.netloc.rpartition("@")[2]
             user = parts.username or ""
-            parts = parts._replace(netloc=f"{user}:***@{host}")
-        url = urlunsplit(parts)
+            url = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
     # key=value DSNs and query parameters: password=..., also inside the URL's query string.
     return re.sub(r"(password\s*=\s*)('[^']*'|[^\s&]+)", r"\1***", url, flags=re.IGNORECASE)
 
