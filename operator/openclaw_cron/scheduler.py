@@ -583,7 +583,7 @@ class Scheduler:
         st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
         pods = list(self.pods.get(st.uid, []))
         nxt = plan.status.get("nextRunTime")
-        soon = bool(nxt) and (n.parse_time(nxt) - self.clock()).total_seconds() < self._prune_delay()
+        soon = isinstance(nxt, str) and (n.parse_time(nxt) - self.clock()).total_seconds() < self._prune_delay()
         idle = not soon and not plan.status.get("active")
         for group in prune_batches(st.prune, pods, mono, rt.settings.prune_batch, self._prune_delay(), idle):
             names = [p.name for p in group]
