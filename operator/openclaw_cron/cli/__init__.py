@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from .alerts import alert_reason, alert_threshold, cmd_alerts
+from .backfill import cmd_backfill
 from .cluster import Cluster, Ctx
 from .common import (
     EXIT_ERROR,
@@ -28,6 +29,7 @@ from .common import (
     table,
     to_csv,
 )
+from .history import cmd_history
 from .importer import (
     ANNOTATION_DESCRIPTION,
     ANNOTATION_IMPORTED_ID,
@@ -39,6 +41,8 @@ from .importer import (
 )
 from .logs import cmd_logs
 from .next import cmd_next
+from .notify_test import DEFAULT_KEY, DEFAULT_SECRET, cmd_notify
+from .resume import cmd_resume
 from .run import cmd_run
 from .runs import RUN_COLUMNS, cmd_runs, run_rows
 from .summary import cmd_summary
@@ -117,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     def all_ns(p: argparse.ArgumentParser) -> None:
         p.add_argument("-A", "--all-namespaces", action="store_true", help="across all namespaces")
 
+    def archive_url(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--archive-url",
+            metavar="URL",
+            help="read the run archive at URL directly (e.g. http://127.0.0.1:8444 after kubectl port-forward) "
+            "instead of through the API server",
+        )
+
+    def window(p: argparse.ArgumentParser, since_help: str) -> None:
+        p.add_argument("--since", "--from", dest="since", metavar="TIME", help=since_help)
+        p.add_argument("--to", "--until", dest="until", metavar="TIME", help="only runs scheduled before TIME")
+
     p = verb("run", "Start a run now (annotation cron.openclaw.io/run-now); optionally wait for its result.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--wait", action="store_true", help="wait for the run's result; exit 1 unless it Succeeded")
@@ -139,17 +155,63 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("suspend", "Suspend a job (spec.suspend: true).")
     p.add_argument("name", metavar="NAME")
-    p = verb("resume", "Resume a suspended job (spec.suspend: false).")
+    p = verb("resume", "Resume a suspended job (spec.suspend: false) or one paused after failures (annotation).")
     p.add_argument("name", metavar="NAME")
 
-    p = verb("logs", "Print the logs of a job's run Pod (the latest run unless --run).")
+    p = verb("backfill", "Run each slot of a past range once (annotation cron.openclaw.io/backfill).")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--run", metavar="RUN_ID", help="the run id (see `runs`)")
-    p.add_argument("-f", "--follow", action="store_true", help="stream the logs")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME", help="RFC 3339: first slot")
+    p.add_argument("--to", dest="end", required=True, metavar="TIME", help="RFC 3339: last slot")
+    p.add_argument("--max", type=int, default=100, help="refuse ranges with more slots than this (default 100)")
+    p.add_argument("--id", help="request id (default: derived from the range, so asking twice is one request)")
+    p.add_argument("--default-tz", default="UTC", help="the operator's default zone (default UTC)")
+    p.add_argument("--wait", action="store_true", help="wait until every slot started; exit 1 if Refused")
+    p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait with --wait (default 3600)")
+    p.add_argument("--poll-interval", type=float, default=2.0, help=argparse.SUPPRESS)
 
-    p = verb("summary", "One line per job: state, last result, next run, failures.")
+    p = verb("notify", "Notification channels: `notify test CHANNEL` sends a test message.")
+    notify_sub = p.add_subparsers(dest="notify_verb", metavar="ACTION", parser_class=_Parser, required=True)
+    t = notify_sub.add_parser("test", help="send a test message through CHANNEL", parents=[common])
+    t.add_argument("channel", metavar="CHANNEL")
+    t.add_argument("--config", help="a local notify.yaml instead of the operator's Secret")
+    t.add_argument("--secret", default=DEFAULT_SECRET, help=f"NAMESPACE/NAME ({DEFAULT_SECRET})")
+    t.add_argument("--key", default=DEFAULT_KEY, help=f"the Secret's key ({DEFAULT_KEY})")
+
+    p = verb(
+        "logs",
+        "Print the logs of a job's run (the latest unless --run): from its Pod, or from the run archive "
+        "once the Pod is gone.",
+    )
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--run", metavar="RUN_ID", help="the run id (see `runs` or `history`)")
+    p.add_argument("--attempt", type=int, metavar="N", help="that attempt of the run (default: the latest)")
+    p.add_argument("-f", "--follow", action="store_true", help="stream the logs (of a live Pod)")
+    p.add_argument("--archive", action="store_true", help="read the archived log even if the Pod still exists")
+    archive_url(p)
+
+    p = verb("history", "Archived runs, newest first: by job, time window, result and trigger.")
+    p.add_argument("name", metavar="JOB", nargs="?", help="only this job")
     all_ns(p)
-    p.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"], default="table")
+    window(p, "only runs scheduled at or after TIME: RFC 3339 or an age like 30m, 12h, 7d")
+    p.add_argument("--result", type=str.lower, choices=[r.lower() for r in RESULTS if r != "Running"])
+    p.add_argument(
+        "--trigger",
+        choices=["Schedule", "Manual", "CatchUp", "Retry", "Dependency", "Backfill"],
+        help="only runs of this trigger",
+    )
+    p.add_argument("--limit", type=int, default=50, help="at most N runs (default 50)")
+    p.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+    archive_url(p)
+
+    p = verb(
+        "summary",
+        "One line per job: state, last result, next run, failures; with --since, from the run archive: "
+        "runs, success rate, p50/p95 duration, last failure.",
+    )
+    all_ns(p)
+    window(p, "summarize the archived runs scheduled since TIME (e.g. 7d, or RFC 3339)")
+    p.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml", "csv"], default="table")
+    archive_url(p)
 
     p = verb("alerts", "Jobs failing repeatedly or unhealthy; exit 1 if there are any.")
     all_ns(p)
@@ -169,8 +231,11 @@ VERBS: dict[str, Callable[[Ctx], int]] = {
     "runs": cmd_runs,
     "next": cmd_next,
     "suspend": lambda ctx: cmd_suspend(ctx, True),
-    "resume": lambda ctx: cmd_suspend(ctx, False),
+    "resume": cmd_resume,
+    "backfill": cmd_backfill,
+    "notify": cmd_notify,
     "logs": cmd_logs,
+    "history": cmd_history,
     "summary": cmd_summary,
     "alerts": cmd_alerts,
     "validate": cmd_validate,
