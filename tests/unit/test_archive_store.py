@@ -464,3 +464,39 @@ def test_postgres_down_is_a_store_error_and_back_is_usable(pg_server: PostgresSe
         store.close()
         if pg_server.pid() is None:
             pg_server.start()
+
+
+def test_a_later_migration_runs_on_an_existing_database(opener: Opener, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = opener()
+    first.put([entry(1)])
+    dialect, newest = first.dialect, len(schema.MIGRATIONS[first.dialect])
+    first.close()
+    extra = "CREATE INDEX runs_node ON runs (node); UPDATE runs SET node = 'migrated'"
+    monkeypatch.setitem(schema.MIGRATIONS, dialect, (*schema.MIGRATIONS[dialect], extra))
+    again = opener()
+    assert again.schema_version() == newest + 1
+    got = again.get("team-a", "backup", "backup-1")
+    assert got is not None and got.node == "migrated"  # the data was kept and migrated once
+    again.close()
+    assert opener().get("team-a", "backup", "backup-1") == got
+
+
+def test_replicas_opening_a_fresh_database_at_once_migrate_it_once(opener: Opener) -> None:
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opener()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    store = opener()
+    with store._transaction(write=False) as tx:
+        versions = [row[0] for row in tx.rows("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, len(schema.MIGRATIONS[store.dialect]) + 1))

@@ -62,6 +62,8 @@ class Store(Protocol):
     def purge(self, now: datetime, max_age: timedelta, keep_per_job: int) -> int:
         """Delete entries scheduled before `now - max_age` and all but the newest `keep_per_job` per job.
 
+        A job is its namespace and name (as history shows it, across re-creations of the resource).
+
         A `max_age` or `keep_per_job` of zero or less disables that rule. Returns how many went.
         """
         ...

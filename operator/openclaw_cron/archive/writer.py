@@ -34,7 +34,7 @@ class WriterSettings:
     """How much the writer holds, how it batches and retries, and what the purge keeps."""
 
     max_entries: int = 10_000
-    max_bytes: int = 256 * 1024 * 1024
+    max_bytes: int = 64 * 1024 * 1024
     batch_size: int = 200
     batch_delay: float = 0.5
     retry_initial: float = 0.5
@@ -42,8 +42,9 @@ class WriterSettings:
     retention: timedelta = timedelta(days=30)
     keep_per_job: int = 10_000
     purge_interval: float = 3600.0
-    #: Keys remembered as archived (is_archived); the oldest are forgotten beyond this.
-    remembered: int = 100_000
+    #: Keys remembered as archived (is_archived) until `forget`; the oldest go beyond this. A
+    #: Pod is pruned minutes after its archiving, so this covers bursts of thousands of runs.
+    remembered: int = 20_000
 
 
 class ArchiveWriter:
