@@ -41,6 +41,20 @@ FAIL_MARKER = "STUB-MODEL-FAIL"
 #: A message containing this makes the stand-in hang until `StubModel.release()` (or shutdown).
 STALL_MARKER = "STUB-MODEL-STALL"
 REPLY = "Stub model reply: all systems nominal."
+#: A message containing `STUB-MODEL-ECHO:<word>` gets `REPLY` plus " echo <word>", so a test can
+#: tell its own turn's reply from any other.
+ECHO_MARKER = "STUB-MODEL-ECHO:"
+
+
+def reply_for(users: str) -> str:
+    """The stand-in's answer to the user messages `users` (JSON-encoded, as the model saw them)."""
+    _, found, rest = users.partition(ECHO_MARKER)
+    word = ""
+    for ch in rest[:64] if found else "":
+        if not (ch.isalnum() or ch in "-_"):
+            break
+        word += ch
+    return f"{REPLY} echo {word}" if word else REPLY
 
 
 def free_port() -> int:
@@ -114,19 +128,19 @@ class StubModel:
                     return
                 if STALL_MARKER in users:
                     model._release.wait(600)
-                self._answer(body)
+                self._answer(body, reply_for(users))
 
-            def _answer(self, body: dict[str, Any]) -> None:
+            def _answer(self, body: dict[str, Any], reply: str) -> None:
                 base = {"id": "chatcmpl-stub", "created": int(time.time()), "model": body.get("model", MODEL_ID)}
                 usage = {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17}
                 if not body.get("stream"):
-                    message = {"role": "assistant", "content": REPLY}
+                    message = {"role": "assistant", "content": reply}
                     choice = {"index": 0, "message": message, "finish_reason": "stop"}
                     self._json(200, {**base, "object": "chat.completion", "choices": [choice], "usage": usage})
                     return
                 chunk = {**base, "object": "chat.completion.chunk"}
                 events = [
-                    {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": REPLY}}]},
+                    {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": reply}}]},
                     {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                     {**chunk, "choices": [], "usage": usage},
                 ]
@@ -160,6 +174,9 @@ class Gateway:
     port: int = field(default_factory=free_port)
     hooks_token: str = field(default_factory=lambda: "hooks-" + secrets.token_hex(16))
     gateway_token: str = field(default_factory=lambda: "gw-" + secrets.token_hex(16))
+    #: hooks.allowRequestSessionKey with the "hook:" prefix: lets the runner send per-attempt
+    #: session keys, so the reply can be read back (False: as a default gateway config refuses them).
+    allow_session_keys: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -194,13 +211,18 @@ class Gateway:
                 "bind": "loopback",
                 "auth": {"mode": "token", "token": self.gateway_token},
             },
-            "hooks": {"enabled": True, "token": self.hooks_token, "path": "/hooks"},
+            "hooks": {"enabled": True, "token": self.hooks_token, "path": "/hooks", **self._session_keys()},
             "models": {"mode": "merge", "catalogRefresh": {"enabled": False}, "providers": {"stub": stub}},
             "agents": {"defaults": {"model": {"primary": f"stub/{MODEL_ID}"}}},
             "discovery": {"mdns": {"mode": "off"}},
             "update": {"checkOnStart": False},
             "logging": {"file": str(self.base / "openclaw-file.log")},
         }
+
+    def _session_keys(self) -> dict[str, Any]:
+        if not self.allow_session_keys:
+            return {}
+        return {"allowRequestSessionKey": True, "allowedSessionKeyPrefixes": ["hook:"]}
 
     def start(self) -> Gateway:
         if not (NODE.exists() and ENTRY.exists()):
