@@ -267,6 +267,21 @@ async def test_known_is_what_the_store_has_plus_what_is_queued(outage: Outage) -
         await writer.known("uid-backup")
 
 
+async def test_after_a_restart_the_backfill_submits_only_what_the_store_lacks(outage: Outage) -> None:
+    outage.store.put([entry(1), entry(2)])  # archived by the previous operator process
+    writer = ArchiveWriter(outage, FAST)
+    from_status = [entry(1), entry(2), entry(3), entry(3, attempt=2)]
+    assert not writer.is_archived(entry(1).key())
+    assert await writer.backfill("uid-backup", from_status) == 2
+    assert writer.is_archived(entry(1).key()) and writer.is_archived(entry(2).key())  # their Pods may go
+    assert writer.is_pending(entry(3).key()) and writer.is_pending(entry(3, attempt=2).key())
+    assert await writer.backfill("uid-backup", from_status) == 0  # queued ones are not submitted twice
+    await writer.start()
+    await eventually(lambda: writer.depth == 0)
+    assert stored(outage.store) == {e.key() for e in from_status}
+    await writer.stop()
+
+
 async def test_purge_runs_by_itself(outage: Outage) -> None:
     now = T0 + timedelta(days=31)
     outage.store.put([entry(i * 24 * 60) for i in range(5)])  # daily from T0

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -116,11 +116,24 @@ class ArchiveWriter:
     async def known(self, job_uid: str) -> set[tuple[str, int]]:
         """(run_id, attempt) of `job_uid` already in the store or queued: what the backfill may skip.
 
+        What the store holds also counts as archived from then on (`is_archived`), so after a
+        restart the Pods of runs archived before it can be pruned without being archived again.
         Raises StoreError when the store is unavailable (the backfill tries again later).
         """
         stored = await asyncio.to_thread(self.store.keys, job_uid)
+        for run_id, attempt in stored:
+            self._remember((job_uid, run_id, attempt))
         pending = {(k[1], k[2]) for k in (*self._queue, *self._in_flight) if k[0] == job_uid}
         return stored | pending
+
+    async def backfill(self, job_uid: str, entries: Iterable[RunEntry]) -> int:
+        """Submit those of `entries` (one job's, e.g. from `status.recentRuns`) the store lacks; how many.
+
+        Raises StoreError when the store is unavailable; an entry the full queue refuses is
+        not counted (call again later).
+        """
+        have = await self.known(job_uid)
+        return sum(1 for e in entries if (e.run_id, e.attempt) not in have and self.submit(e))
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -242,12 +255,15 @@ class ArchiveWriter:
             self._in_flight.pop(key, None)
             self._bytes -= entry.approx_bytes()
             if archived and key not in self._queue:  # a newer submit of the key is still to write
-                self._archived[key] = None
-                self._archived.move_to_end(key)
-        while len(self._archived) > self.settings.remembered:
-            self._archived.popitem(last=False)
+                self._remember(key)
         if archived:
             metrics.archive_written(len(entries))
+
+    def _remember(self, key: Key) -> None:
+        self._archived[key] = None
+        self._archived.move_to_end(key)
+        while len(self._archived) > self.settings.remembered:
+            self._archived.popitem(last=False)
 
     async def _backoff(self) -> None:
         s = self.settings
