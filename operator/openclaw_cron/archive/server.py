@@ -210,7 +210,7 @@ def _time(when: datetime | None) -> str | None:
 
 
 def entry_json(entry: RunEntry, *, detail: bool = False) -> dict[str, Any]:
-    """One run as a Kubernetes-style object; `detail` adds the reply (the log has its own endpoint)."""
+    """One run as a Kubernetes-style object (the log has its own endpoint; `detail` adds its size)."""
     body: dict[str, Any] = {
         "kind": "Run",
         "apiVersion": GROUP_VERSION,
@@ -239,10 +239,10 @@ def entry_json(entry: RunEntry, *, detail: bool = False) -> dict[str, Any]:
         "image": entry.image,
         "gatewayRunId": entry.gateway_run_id,
         "delivery": dict(entry.delivery),
+        "reply": entry.reply,
         "replyNote": entry.reply_note,
     }
     if detail:
-        body["reply"] = entry.reply
         body["logBytes"] = len(entry.log.encode())
         body["logTruncated"] = entry.log_truncated
     return {k: v for k, v in body.items() if v not in (None, "", {})}

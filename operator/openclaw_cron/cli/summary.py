@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .cluster import Ctx
-from .common import EXIT_OK, dump, parse_time, relative, status_of, table
+from .common import EXIT_OK, CliError, dump, parse_time, relative, status_of, table
 
 
 def summary_rows(
@@ -39,6 +39,12 @@ def summary_rows(
 
 def cmd_summary(ctx: Ctx) -> int:
     a = ctx.args
+    if getattr(a, "since", None):
+        from .stats import cmd_archive_summary
+
+        return cmd_archive_summary(ctx)
+    if a.output == "csv":
+        raise CliError("summary: -o csv needs --since (a summary of the archived runs)")
     jobs = ctx.cluster.jobs(a.all_namespaces)
     if a.output in ("json", "yaml"):
         ctx.out.write(dump([_job_brief(j) for j in jobs], a.output))
