@@ -29,6 +29,7 @@ SETTINGS = [
     "GATEWAY_URL", "GATEWAY_TOKEN_SECRET", "GATEWAY_TOKEN_KEY", "RUNNER_IMAGE", "RUNNER_IMAGE_PULL_POLICY",
     "DEFAULT_TZ", "MAX_CONCURRENT_RUNS", "NAMESPACES", "METRICS_PORT", "LOG_FORMAT", "PEERING_NAME",
     "PRIORITY", "START_TIMEOUT_SECONDS", "RESYNC_SECONDS", "NOTIFY_CONFIG",
+    "SESSION_KEYS", "GATEWAY_ADMIN_TOKEN_FILE", "GATEWAY_ADMIN_TOKEN_FILES",
 ]  # fmt: skip
 #: The run archive's settings (docs/archive.md), rendered while archive.enabled.
 ARCHIVE_SETTINGS = [
@@ -311,6 +312,45 @@ def test_notify_existing_secret() -> None:
     assert vol["secret"] == {"secretName": "mine", "items": [{"key": "channels.yaml", "path": "notify.yaml"}]}
 
 
+def test_gateway_admin_tokens_are_mounted_for_the_operator_only() -> None:
+    settings = pytest.importorskip("openclaw_cron.settings")
+    objs = render(
+        {
+            "gateway": {
+                "adminTokenSecret": "openclaw-gateway-admin",
+                "adminTokenKey": "gateway-token",
+                "sessionKeys": False,
+                "adminTokens": [{"url": "http://gw.team-a.svc:18789", "secretName": "team-a-admin"}],
+            }
+        }
+    )
+    env = env_of(objs)
+    parsed = settings.Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+    assert parsed.session_keys is False
+    assert parsed.gateway_admin_token_file == "/var/run/openclaw-cron/gateway-token/token"
+    assert parsed.gateway_admin_token_files == {
+        "http://gw.team-a.svc:18789": "/var/run/openclaw-cron/gateway-tokens/0/token"
+    }
+    mounts = {m["name"]: m for m in container(objs)["volumeMounts"]}
+    assert mounts["gateway-token"]["mountPath"] == "/var/run/openclaw-cron/gateway-token"
+    assert mounts["gateway-token-0"]["mountPath"] == "/var/run/openclaw-cron/gateway-tokens/0"
+    volumes = {v["name"]: v for v in workload(objs)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["gateway-token"]["secret"] == {
+        "secretName": "openclaw-gateway-admin",
+        "items": [{"key": "gateway-token", "path": "token"}],
+    }
+    assert volumes["gateway-token-0"]["secret"] == {
+        "secretName": "team-a-admin",
+        "items": [{"key": "token", "path": "token"}],
+    }
+    defaults = settings.Settings.from_env({k: v for k, v in env_of(render()).items() if isinstance(v, str)})
+    assert (defaults.session_keys, defaults.gateway_admin_token_file, defaults.gateway_admin_token_files) == (
+        True,
+        "",
+        {},
+    )
+
+
 def test_networkpolicy_egress() -> None:
     objs = render({"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}})
     (np,) = find(objs, "NetworkPolicy")
@@ -330,6 +370,9 @@ def test_networkpolicy_egress() -> None:
         (["--set", "watch.namespaces[0]=Bad_NS"], "namespaces"),
         (["--set", "unknownKey=1"], "unknownKey"),
         (["--set", "gateway.url=ftp://x"], "url"),
+        (["--set", "gateway.adminTokens[0].url=gw:1", "--set", "gateway.adminTokens[0].secretName=s"], "url"),
+        (["--set", "gateway.adminTokens[0].url=http://gw:1"], "secretName"),
+        (["--set", "gateway.sessionKeys=maybe"], "sessionKeys"),
         (["--set", "archive.store=mysql"], "store"),
         (["--set", "archive.retention.maxAgeDays=-1"], "maxAgeDays"),
     ],
@@ -417,6 +460,15 @@ def test_archive_certificate_from_cert_manager() -> None:
     assert "caBundle" not in api["spec"]
     assert not [s for s in find(objs, "Secret") if "archive" in s["metadata"]["name"]]
     assert find(objs, "PersistentVolumeClaim")[0]["spec"]["storageClassName"] == "fast"
+
+
+def test_archive_without_the_aggregated_api() -> None:
+    objs = render({"archive": {"api": {"enabled": False}}})
+    assert not find(objs, "APIService") and not [s for s in find(objs, "Secret") if "archive" in s["metadata"]["name"]]
+    assert find(objs, "PersistentVolumeClaim")  # the store is still there; port-forward reads it
+    env = env_of(objs)
+    assert "OPENCLAW_CRON_ARCHIVE_URL" in env and "OPENCLAW_CRON_ARCHIVE_TLS_CERT" not in env
+    assert "archive-tls" not in {m["name"] for m in container(objs)["volumeMounts"]}
 
 
 def test_archive_disabled_renders_none_of_it() -> None:
