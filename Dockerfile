@@ -11,20 +11,27 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY operator/ operator/
-# Size (the image stays small): pip and setuptools leave the venv, so does kubernetes/aio (the asyncio
-# twin of the client, ~70 MB, never imported here), and third-party code is kept as bytecode only
-# (tracebacks there keep file and line, not the source text); this package keeps its source.
+# Dependencies first, read from pyproject.toml: their layer is reused until pyproject.toml changes.
+# Size (the image stays small): kubernetes/aio goes (the asyncio twin of the client, ~70 MB, never
+# imported here) and third-party code is kept as bytecode only (tracebacks there keep file and line,
+# not the source text); pip and setuptools stay until the package is in, then leave the venv.
 # Bytecode is compiled now because the image runs on a read-only root filesystem.
-RUN pip install --no-cache-dir --no-compile . \
-    && pip uninstall --yes pip setuptools \
+COPY pyproject.toml ./
+RUN python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+        > requirements.txt \
+    && pip install --no-cache-dir --no-compile -r requirements.txt \
     && site=$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+    && keep='/(pip|setuptools|pkg_resources|_distutils_hack)/' \
     && rm -rf "$site/kubernetes/aio" \
-    && python3 -m compileall -q -j 0 "$site/openclaw_cron" \
-    && python3 -m compileall -q -j 0 -b -x '/openclaw_cron/' "$site" \
-    && find "$site" -name '*.py' ! -path '*/openclaw_cron/*' -delete \
-    && find "$site" -name __pycache__ ! -path '*/openclaw_cron/*' -prune -exec rm -rf {} +
+    && python3 -m compileall -q -j 0 -b -x "$keep" "$site" \
+    && find "$site" -name '*.py' -regextype posix-extended ! -regex ".*$keep.*" -delete \
+    && find "$site" -name __pycache__ -regextype posix-extended ! -regex ".*$keep.*" -prune -exec rm -rf {} +
+# This package keeps its source.
+COPY README.md ./
+COPY operator/ operator/
+RUN pip install --no-cache-dir --no-compile --no-deps . \
+    && pip uninstall --yes pip setuptools \
+    && python3 -m compileall -q -j 0 "$(python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/openclaw_cron"
 
 # --- final: the same slim base, the venv only, no compilers or pip caches ---------------
 FROM ${PYTHON_IMAGE}
