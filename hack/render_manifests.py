@@ -28,6 +28,7 @@ ACTIONS = ("run-now", "suspend", "resume")
 GROUP_KIND = "cron.openclaw.io_OpenClawCronJob"
 RELEASE = "openclaw-cron-operator"
 NAMESPACE = "openclaw-cron-system"
+NO_ARCHIVE_API = "archive.api.enabled=false"
 
 HEADER = f"""\
 # OpenClaw Cron Operator: everything in one file, rendered by `make manifests`
@@ -63,7 +64,10 @@ def helm_template() -> str:
     """`helm template` of the chart's defaults (templates only; CRDs come from crds/)."""
     env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config"}
     result = subprocess.run(
-        [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE],
+        # The archive's aggregated API needs a serving certificate per cluster (Helm's genCA or
+        # cert-manager): a file shared by every user cannot carry one, so it is off here and the
+        # archive is read with `kubectl port-forward` + `--archive-url` (docs/archive.md).
+        [helm_binary(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--set", NO_ARCHIVE_API],
         check=True,
         capture_output=True,
         text=True,

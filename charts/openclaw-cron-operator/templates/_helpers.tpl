@@ -92,6 +92,11 @@ app.kubernetes.io/part-of: openclaw
 {{- if .Values.archive.enabled -}}true{{- end -}}
 {{- end -}}
 
+{{/* The archive's API through the aggregation layer (APIService, serving certificate, auth RBAC). */}}
+{{- define "ocj.archiveApi" -}}
+{{- if and .Values.archive.enabled .Values.archive.api.enabled -}}true{{- end -}}
+{{- end -}}
+
 {{- define "ocj.archiveName" -}}
 {{- printf "%s-archive" (include "ocj.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
