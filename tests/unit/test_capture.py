@@ -503,3 +503,33 @@ def test_entry_for_joins_record_pod_reply_and_log() -> None:
 
 def test_module_keeps_its_bounds() -> None:
     assert capture.HISTORY_LIMIT >= 1 and capture.MAX_REPLY_BYTES == 64 * 1024
+
+
+async def test_capture_entry_reads_reply_and_log_of_one_attempt(
+    gw: FakeGateway, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    key = n.session_key(JOB.uid, T0, 1)
+    gw.sessions[key] = history(assistant(REPLY))
+    pod = finished_pod(ran(key))
+    record = RunRecord(run_id=pod.run_id, scheduled_time=n.rfc3339(T0), result="Succeeded", pod_name=pod.name)
+    asked: list[tuple[str, str, int]] = []
+
+    async def read_log(namespace: str, name: str, limit: int) -> str | None:
+        asked.append((namespace, name, limit))
+        return "Succeeded (Completed): agent turn completed\n"
+
+    settings = settings_for(gw, tmp_path)
+    entry = await capture.capture_entry(http, settings, JOB, agent_spec(gw.url), record, pod, read_log, 1024)
+    assert (entry.reply, entry.reply_note, entry.log, entry.log_truncated) == (
+        REPLY,
+        "",
+        "Succeeded (Completed): agent turn completed\n",
+        False,
+    )
+    assert asked == [(JOB.namespace, pod.name, 1025)]
+    gone = await capture.capture_entry(http, settings, JOB, agent_spec(gw.url), record, None, read_log, 1024)
+    assert (gone.reply, gone.log, gone.reply_note) == (
+        "",
+        "",
+        "the run Pod is gone, so the attempt's session is unknown",
+    )

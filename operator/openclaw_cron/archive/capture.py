@@ -293,3 +293,28 @@ def entry_for(
         log=log,
         log_truncated=log_truncated,
     )
+
+
+async def capture_entry(
+    http: aiohttp.ClientSession,
+    settings: Settings,
+    job: JobRef,
+    spec: OpenClawCronJobSpec,
+    record: RunRecord,
+    pod: PodView | None,
+    read_log: ReadLog,
+    log_limit_bytes: int,
+    read_timeout: float = 10.0,
+) -> RunEntry:
+    """Everything for one finished attempt, while its Pod still exists: reply, log, entry.
+
+    The reply read and the log read run concurrently; neither raises for what it cannot get.
+    """
+    if pod is None:
+        reply, note = await capture_reply(http, settings, job, spec, None, read_timeout)
+        return entry_for(job, record, None, reply=reply, reply_note=note, log="", log_truncated=False)
+    (reply, note), (text, truncated) = await asyncio.gather(
+        capture_reply(http, settings, job, spec, pod, read_timeout),
+        log_tail(read_log, pod.namespace, pod.name, log_limit_bytes),
+    )
+    return entry_for(job, record, pod, reply=reply, reply_note=note, log=text, log_truncated=truncated)
