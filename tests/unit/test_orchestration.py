@@ -545,3 +545,37 @@ async def test_gather_inputs_reads_what_is_due() -> None:
 @pytest.mark.parametrize("mode", ["All", "Any", "Sequential"])
 def test_describe_names_the_mode(mode: str) -> None:
     assert deps.describe(dep("a", "b", mode=mode)) == f"after a, b ({mode})"
+
+
+# --- the scheduler's side (orchestration.wiring) ------------------------------------------
+
+
+def test_wiring_view_fields_and_who_to_wake() -> None:
+    from kubernetes.client import Configuration
+
+    from openclaw_cron.kube import Kube
+    from openclaw_cron.orchestration.wiring import Orchestration, view_fields
+
+    assert view_fields({"cron.openclaw.io/resume": "r1", "cron.openclaw.io/backfill": "{}", "x": "y"}) == {
+        "resume": "r1",
+        "backfill": "{}",
+    }
+    assert view_fields(None) == {"resume": None, "backfill": None}
+
+    def body(ns: str, name: str, *needs: str) -> dict[str, Any]:
+        spec = {"dependsOn": {"jobs": list(needs)}} if needs else {}
+        return {"metadata": {"namespace": ns, "name": name, "uid": f"uid-{ns}-{name}"}, "spec": spec}
+
+    bodies = [body("team", "import"), body("team", "process", "import"), body("other", "process", "import")]
+    orch = Orchestration(Kube(Configuration(host="http://127.0.0.1:9")), lambda: bodies)
+    view = JobView(JobRef("team", "import", "uid-team-import"), 1, T0, {}, {})
+    plan = Plan(status={})
+    assert orch.to_wake(view, plan) == []  # nothing finished: nobody to wake
+    plan.finished.append(parse_run_record())
+    assert orch.to_wake(view, plan) == ["uid-team-process"]
+
+
+def parse_run_record() -> Any:
+    from openclaw_cron.api import RunRecord
+
+    return RunRecord(run_id="import-1", scheduled_time=n.rfc3339(T0), result="Succeeded")

@@ -1,0 +1,57 @@
+"""The scheduler's side of orchestration in three calls, so its wiring stays a few lines.
+
+- `view_fields(annotations)`: the JobView fields read from annotations (resume, backfill);
+- `await Orchestration.inputs(job, now)`: before reconcile, for `Context.orchestration`;
+- `Orchestration.to_wake(job, plan)`: after a pass that finished runs, the uids of the jobs
+  that depend on this one (woken at once: no polling of dependencies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ..kube import Kube
+from ..reconcile import JobView, Plan, parse_spec
+from . import backfill, pause
+from .inputs import OrchestrationInputs, dependents, gather_inputs
+from .kube_reader import KubeReader
+
+
+def view_fields(annotations: Mapping[str, str] | None) -> dict[str, str | None]:
+    """`JobView(..., **view_fields(metadata.annotations))`."""
+    a = annotations or {}
+    return {"resume": a.get(pause.ANNOTATION) or None, "backfill": a.get(backfill.ANNOTATION) or None}
+
+
+def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta: Mapping[str, Any] = body.get("metadata") or {}
+    return meta
+
+
+class Orchestration:
+    """Holds the reader; `bodies` yields the scheduler's cached job objects (metadata, spec, status)."""
+
+    def __init__(self, kube: Kube, bodies: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+        self._bodies = bodies
+        self.reader = KubeReader(kube, lambda ns: [b for b in bodies() if _meta(b).get("namespace") == ns])
+
+    async def inputs(self, job: JobView, now: datetime) -> OrchestrationInputs:
+        return await gather_inputs(job, parse_spec(job.spec), now, self.reader)
+
+    def to_wake(self, job: JobView, plan: Plan) -> list[str]:
+        """Uids of the jobs depending on `job`, when this pass recorded a finished run."""
+        if not plan.finished:
+            return []
+        ns, name = job.ref.namespace, job.ref.name
+        specs = [(_meta(b).get("namespace", ""), _meta(b).get("name", ""), b.get("spec") or {}) for b in self._bodies()]
+        wanted = set(dependents(name, ns, specs))
+        return [
+            str(_meta(b).get("uid"))
+            for b in self._bodies()
+            if _meta(b).get("namespace") == ns and _meta(b).get("name") in wanted
+        ]
+
+    async def close(self) -> None:
+        await self.reader.close()
