@@ -12,7 +12,6 @@ the API server with a SubjectAccessReview on group `archive.cron.openclaw.io`, r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
@@ -142,7 +141,6 @@ class Authorizer:
     api: ApiRequester
     ttl: float = 10.0
     _cache: dict[tuple[Any, ...], tuple[float, bool, str]] = field(default_factory=dict)
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def allowed(
         self, user: User, verb: str, namespace: str | None, subresource: str = "", name: str = ""
