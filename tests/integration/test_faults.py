@@ -66,6 +66,7 @@ class Rig:
     fault_started: float = 0.0
     fault_ended: float = 0.0
     known_pods: set[str] = field(default_factory=set)
+    label: str = ""
 
     def scrape(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as resp:
@@ -75,7 +76,8 @@ class Rig:
         counters = status(self.cluster, name).get("counters") or {}
         return int(counters.get("succeeded", 0)) + int(counters.get("failed", 0))
 
-    def begin_fault(self) -> None:
+    def begin_fault(self, label: str) -> None:
+        self.label = label
         self.known_pods = {p["metadata"]["name"] for p in self.cluster.pods(NS)}
         self.fault_started = time.monotonic()
 
@@ -132,7 +134,12 @@ def recovered(rig: Rig, bound: float = RECOVERY_BOUND) -> float:
         wait_for(
             lambda n=name: new_run_recorded(n), left, 0.1, f"{name}: a run started after the fault, within {bound}s"
         )
-    return time.monotonic() - rig.fault_ended
+    seconds = time.monotonic() - rig.fault_ended
+    RESULTS.append(
+        f"{rig.label}: {len(rig.cluster.faults.hits)} requests hit over {rig.fault_ended - rig.fault_started:.1f}s,"
+        f" recovered in {seconds:.1f}s, invariant NOT held"
+    )
+    return seconds
 
 
 def quiesce(rig: Rig) -> None:
@@ -232,11 +239,9 @@ def assert_errors_counted(rig: Rig, codes: set[str]) -> None:
 
 
 def record(rig: Rig, fault: str, seconds: float, runs: dict[str, int]) -> None:
-    hits = len(rig.cluster.faults.hits)
-    RESULTS.append(
-        f"{fault}: {hits} requests hit over {rig.fault_ended - rig.fault_started:.1f}s, "
-        f"recovered in {seconds:.1f}s, runs {runs}, invariant held"
-    )
+    """The invariant held: say so (and how many runs it covered) in this scenario's line."""
+    RESULTS[-1] = RESULTS[-1].replace("invariant NOT held", f"invariant held over runs {runs}")
+    RESULTS[-1] = RESULTS[-1].replace(f"{rig.label}:", f"{fault}:", 1)
 
 
 def keep_running_during(rig: Rig, seconds: float) -> int:
@@ -258,7 +263,7 @@ def _print_results() -> Iterator[None]:
 
 def test_5xx_answers(rig: Rig) -> None:
     """Three requests answer 500, then half of them 503 for 8 s: jobs keep running through it."""
-    rig.begin_fault()
+    rig.begin_fault("5xx_answers")
     rig.cluster.faults.add("error", code=500, times=3)  # the next three requests, whatever they are
     rig.cluster.faults.add("error", code=503, probability=0.5, times=None)
     during = keep_running_during(rig, 8)
@@ -273,7 +278,7 @@ def test_5xx_answers(rig: Rig) -> None:
 
 def test_429_with_retry_after(rig: Rig) -> None:
     """Half the writes are throttled with Retry-After: 1 for 8 s; the operator waits and carries on."""
-    rig.begin_fault()
+    rig.begin_fault("429_with_retry_after")
     for verb in ("create", "patch", "delete", "update"):
         rig.cluster.faults.add("error", verb=verb, code=429, retry_after=1, probability=0.5, times=None)
     during = keep_running_during(rig, 8)
@@ -288,7 +293,7 @@ def test_429_with_retry_after(rig: Rig) -> None:
 @pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_RUN)
 def test_slow_answers_past_the_client_timeout(rig: Rig) -> None:
     """Pod creates and status writes answer after 5 s (then apply, as a slow etcd does)."""
-    rig.begin_fault()
+    rig.begin_fault("slow_answers_past_the_client_timeout")
     create = rig.cluster.faults.add("slow", verb="create", resource="pods", seconds=5, times=3)
     status_write = rig.cluster.faults.add("slow", verb="patch", resource="openclawcronjobs/status", seconds=5, times=3)
     wait_for(lambda: create.hits + status_write.hits >= 3, 20, 0.2, "the operator to meet slow answers")
@@ -304,7 +309,7 @@ def test_slow_answers_past_the_client_timeout(rig: Rig) -> None:
 
 def test_dropped_watch_streams(rig: Rig) -> None:
     """For 8 s every watch is cut 1 s after it opens (no clean end): Pod outcomes still arrive."""
-    rig.begin_fault()
+    rig.begin_fault("dropped_watch_streams")
     rule = rig.cluster.faults.add("drop-watch", seconds=1.0, times=None)
     rig.cluster.disconnect_watches()  # open watches reconnect, and meet the fault
     during = keep_running_during(rig, 8)
@@ -318,7 +323,7 @@ def test_dropped_watch_streams(rig: Rig) -> None:
 
 def test_410_gone_on_watch_resume(rig: Rig) -> None:
     """Watches end; every resume from a resourceVersion answers 410 Expired for 6 s: the operator re-lists."""
-    rig.begin_fault()
+    rig.begin_fault("410_gone_on_watch_resume")
     rule = rig.cluster.faults.add("gone", times=None)
     rig.cluster.disconnect_watches()
     during = keep_running_during(rig, 6)
@@ -333,7 +338,7 @@ def test_410_gone_on_watch_resume(rig: Rig) -> None:
 @pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_ANSWER)
 def test_connection_resets(rig: Rig) -> None:
     """Resets before and after the write is applied: a Pod created whose answer was lost is not started twice."""
-    rig.begin_fault()
+    rig.begin_fault("connection_resets")
     lost_create = rig.cluster.faults.add("reset", verb="create", resource="pods", after_apply=True, times=2)
     lost_status = rig.cluster.faults.add(
         "reset", verb="patch", resource="openclawcronjobs/status", after_apply=True, times=2
@@ -351,7 +356,7 @@ def test_connection_resets(rig: Rig) -> None:
 @pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_RUN)
 def test_api_server_restart_keeps_state(rig: Rig) -> None:
     """The API server goes away for 3 s and comes back on the same port with the same objects."""
-    rig.begin_fault()
+    rig.begin_fault("api_server_restart_keeps_state")
     rv = rig.cluster.emulator.resource_version
     down = rig.cluster.restart_api(down=3.0)
     rig.end_fault()
