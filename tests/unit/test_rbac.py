@@ -35,6 +35,7 @@ NAMESPACED: set[Grant] = (
     | grants("cron.openclaw.io", "openclawcronjobs/finalizers", "update")  # blockOwnerDeletion on run Pods
     | grants("", "pods", "get", "list", "watch", "create", "delete", "deletecollection")
     | grants("", "secrets", "get")  # token Secret exists? never list/watch
+    | grants("", "configmaps", "get")  # run conditions on a ConfigMap key
     | grants("", "events", "create", "patch")
     | grants("events.k8s.io", "events", "create", "patch")
 )

@@ -23,6 +23,11 @@
   - apiGroups: [""]
     resources: ["secrets"]
     verbs: ["get"]
+  # Only `get`: run conditions (spec.conditions[].configMapKeyRef, secretKeyRef) read the one
+  # key they name when a slot is due; the value is compared, never written anywhere.
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["get"]
   - apiGroups: [""]
     resources: ["events"]
     verbs: ["create", "patch"]
