@@ -333,6 +333,16 @@ async def test_filters_csv_and_paging(server: Runner, pki: dict[str, Any]) -> No
     assert len(rest["items"]) == 1 and len(set(seen)) == 4 and "continue" not in rest["metadata"]
 
 
+async def test_kubectl_get_asks_for_a_table(server: Runner, pki: dict[str, Any]) -> None:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", params={"job": "backup"}, accept=accept)
+    body = json.loads(text)
+    assert code == 200 and body["kind"] == "Table"
+    assert [c["name"] for c in body["columnDefinitions"]][:3] == ["Name", "Job", "Result"]
+    assert [r["cells"][2] for r in body["rows"]] == ["Succeeded", "Failed", "Succeeded"]
+    assert body["rows"][0]["object"]["metadata"]["namespace"] == "team-a"
+
+
 async def test_get_one_run_with_its_reply(server: Runner, pki: dict[str, Any]) -> None:
     ns = f"{BASE}/namespaces/team-a/runs"
     brief = json.loads((await get(server, pki, ns, params={"job": "brief"}))[2])["items"][0]
