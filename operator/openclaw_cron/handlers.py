@@ -82,7 +82,8 @@ def job_changed(
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     ours: Settings = memo["settings"]
     configure(settings, ours)
-    rt = Runtime(settings=ours, kube=Kube(qps=ours.kube_api_qps, burst=ours.kube_api_burst))
+    kube = Kube(qps=ours.kube_api_qps, burst=ours.kube_api_burst, timeout=ours.api_timeout_seconds)
+    rt = Runtime(settings=ours, kube=kube)
     if ours.notify_config:
         rt.notifier = Notifier(load_channels(ours.notify_config))
         await rt.notifier.start()

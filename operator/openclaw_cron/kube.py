@@ -98,8 +98,11 @@ def _load_configuration() -> Any:
 class Kube:
     """Async facade over the handful of endpoints the operator needs."""
 
-    def __init__(self, configuration: Any | None = None, *, qps: float = 0.0, burst: int = 1) -> None:
+    def __init__(
+        self, configuration: Any | None = None, *, qps: float = 0.0, burst: int = 1, timeout: float = REQUEST_TIMEOUT
+    ) -> None:
         self.conf = configuration if configuration is not None else _load_configuration()
+        self.timeout = timeout
         self.host = str(self.conf.host).rstrip("/")
         self.bucket = TokenBucket(qps, burst)
         self._session: aiohttp.ClientSession | None = None
@@ -121,7 +124,7 @@ class Kube:
             connector = aiohttp.TCPConnector(limit=128, ssl=self._ssl())
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": USER_AGENT},
             )
         return self._session

@@ -90,6 +90,10 @@ class JobState:
     #: When the watch last told us about the object (monotonic).
     seen: float = 0.0
     hold_until: datetime | None = None
+    #: A status held back (see quiet) and the Pods it records: written at once when a later pass
+    #: runs before the Pod watch shows those Pods, since that pass would otherwise not see them.
+    deferred: dict[str, Any] | None = None
+    deferred_pods: set[str] = field(default_factory=set)
     #: Queue position: due time (epoch seconds) and a token that invalidates older heap entries.
     due: float = 0.0
     token: int = 0
@@ -383,6 +387,12 @@ class Scheduler:
         job = job_view(current, now)
         try:
             pods = list(self.pods.get(st.uid, []))
+            if st.deferred is not None and not st.deferred_pods <= {p.name for p in pods}:
+                # Pods started by an earlier pass whose status write was held back, not yet in
+                # the index (a lagging watch, a slow create): put them on record first.
+                await self._write_status(st, current, job, st.deferred)
+                current = newer(st.body, st.ours)
+                job = job_view(current, now)
             extra_errors = await self._secret_errors(job)
             gone = await self._confirm_gone(job, pods)
             active = {a.get("podName") for a in job.status.get("active", [])}
@@ -417,9 +427,10 @@ class Scheduler:
             defer = st.hold_until is not None and now < st.hold_until and quiet(plan) and not manual
             if not defer:
                 st.hold_until = None
-            written = await self._apply(st, current, job, plan, now, write_status=not defer)
-            if written is not None:
-                st.ours = written
+            else:
+                st.deferred = plan.status
+                st.deferred_pods |= {n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts}
+            await self._apply(st, current, job, plan, now, write_status=not defer)
             for pod in refused:  # recorded by this pass, and written
                 rt.refused.pop(pod, None)
             if plan.delete_job:
@@ -513,8 +524,8 @@ class Scheduler:
         now: datetime,
         *,
         write_status: bool = True,
-    ) -> dict[str, Any] | None:
-        """Create Pods → patch status → delete Pods → events; returns the object we wrote."""
+    ) -> None:
+        """Create Pods → patch status → delete Pods → events."""
         rt, ref = self.rt, job.ref
         status = plan.status
         if plan.spec is not None:
@@ -551,12 +562,8 @@ class Scheduler:
                 if start.trigger == "Schedule" and start.attempt == 1:
                     lag = max(0.0, (utcnow() - start.scheduled).total_seconds())
                     metrics.schedule_lag(ref.namespace, ref.name, lag)
-        written: dict[str, Any] | None = None
-        patch = status_patch(job.status, status) if write_status else {}
-        if patch and not st.deleted:
-            written = compact(
-                await rt.kube.patch_status(ref.namespace, ref.name, patch, body["metadata"].get("resourceVersion"))
-            )
+        if write_status:
+            await self._write_status(st, body, job, status)
         await self._delete_pods(st, job, plan)
         for ev in plan.events:
             emit(rt, body, job, ev)
@@ -564,7 +571,32 @@ class Scheduler:
         if plan.delete_job:
             log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", ref.namespace, ref.name)
             await rt.kube.delete_job(ref.namespace, ref.name, ref.uid)
-        return written
+
+    async def _write_status(self, st: JobState, body: dict[str, Any], job: JobView, status: dict[str, Any]) -> None:
+        """Merge-patch the status (guarded by resourceVersion); remember the answer as `st.ours`.
+
+        A write whose answer was lost (reset, timeout) is retried by the client and then meets a
+        Conflict with its own first attempt: when the object already holds exactly what we wrote,
+        that is success, and the pass goes on to its Events, metrics and notifications.
+        """
+        ref = job.ref
+        patch = status_patch(job.status, status)
+        st.deferred, st.deferred_pods = None, set()
+        if not patch or st.deleted:
+            return
+        try:
+            written = await self.rt.kube.patch_status(
+                ref.namespace, ref.name, patch, body["metadata"].get("resourceVersion")
+            )
+        except Conflict:
+            fresh = await self.rt.kube.get_job(ref.namespace, ref.name)
+            have = (fresh or {}).get("status") or {}
+            if fresh is None or any(have.get(k) != v for k, v in patch.items() if v is not None):
+                raise
+            if any(k in have for k, v in patch.items() if v is None):
+                raise
+            written = fresh
+        st.ours = compact(written)
 
     async def _delete_pods(self, st: JobState, job: JobView, plan: Plan) -> None:
         """Policy deletions at once; history pruning batched (see prune_batches)."""

@@ -41,6 +41,8 @@ class Settings:
     #: --kube-api-qps/--kube-api-burst; 0 qps = unlimited.
     kube_api_qps: float = 200.0
     kube_api_burst: int = 400
+    #: Per attempt of one API request; a request that times out is retried with backoff.
+    api_timeout_seconds: float = 30.0
     #: Jobs reconciled at once (bounds parallel Pod creates in a burst).
     max_parallel_reconciles: int = 64
     #: Per-run Normal Events (Started, Succeeded, Skipped); Warnings are always emitted.
@@ -107,6 +109,7 @@ class Settings:
             resync_seconds=float(num("RESYNC_SECONDS", cls.resync_seconds, float)),
             kube_api_qps=float(num("KUBE_API_QPS", cls.kube_api_qps, float)),
             kube_api_burst=max(1, int(num("KUBE_API_BURST", cls.kube_api_burst))),
+            api_timeout_seconds=float(num("API_TIMEOUT_SECONDS", cls.api_timeout_seconds, float)) or 30.0,
             max_parallel_reconciles=max(1, int(num("MAX_PARALLEL_RECONCILES", cls.max_parallel_reconciles))),
             normal_events=flag("NORMAL_EVENTS", cls.normal_events),
             prune_batch=max(1, int(num("PRUNE_BATCH", cls.prune_batch))),
