@@ -167,3 +167,36 @@ def test_backfill_of_20_daily_slots_is_fine() -> None:
     assert validate_backfill(text, {"payload": AGENT, "dependsOn": {"jobs": ["a"]}}, created=CREATED, now=NOW) == [
         "the job has no schedule of its own, so no slots to backfill"
     ]
+
+
+def test_examples_form_a_valid_dependency_graph() -> None:
+    """The examples apply together: every dependency exists in their namespace, no cycle."""
+    from pathlib import Path
+
+    import yaml
+
+    examples = Path(__file__).resolve().parents[2] / "manifests" / "examples"
+    jobs = [
+        d
+        for p in sorted(examples.glob("*.yaml"))
+        for d in yaml.safe_load_all(p.read_text())
+        if d and d.get("kind") == "OpenClawCronJob"
+    ]
+    graph = {j["metadata"]["name"]: (j["spec"].get("dependsOn") or {}).get("jobs", []) for j in jobs}
+    assert {"nightly-process", "nightly-report", "morning-load", "weekend-digest"} <= set(graph)
+    for j in jobs:
+        name = j["metadata"]["name"]
+        assert validate(j["spec"], created=CREATED, name=name, namespace_jobs=graph) == [], name
+
+
+def test_plugin_validate_names_a_self_reference() -> None:
+    from openclaw_cron.cli import validate_text
+
+    text = (
+        "apiVersion: cron.openclaw.io/v1alpha1\nkind: OpenClawCronJob\nmetadata: {name: report}\n"
+        "spec: {dependsOn: {jobs: [report]}, payload: {kind: agentTurn, message: hi}}\n"
+    )
+    assert validate_text("report.yaml", text) == (
+        ["report.yaml: report: spec.dependsOn.jobs: 'report' depends on itself"],
+        [],
+    )

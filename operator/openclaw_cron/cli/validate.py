@@ -46,7 +46,7 @@ def validate_text(filename: str, text: str, now: datetime | None = None) -> tupl
             if not isinstance(spec, dict):
                 problems.append(validation.FieldError("spec", "required"))
             else:
-                problems.extend(validation.validate(spec, now=now or datetime.now(UTC)))
+                problems.extend(validation.validate(spec, now=now or datetime.now(UTC), name=meta.get("name") or None))
             if problems:
                 errors.extend(f"{filename}: {name}: {p}" for p in problems)
             else:
