@@ -10,7 +10,8 @@
 
 Known gaps versus a real kube-apiserver (deliberate; tests must not depend on them):
 - no authn/authz of requests (any token works), no admission webhooks, no TLS; RBAC objects are stored and
-  SubjectAccessReviews are answered by evaluating them as the RBAC authorizer does (rbac.py);
+  SubjectAccessReviews are answered by evaluating them as the RBAC authorizer does (rbac.py); the
+  aggregation layer is a proxy registered in `emulator.aggregated` (aggregator.py), not an APIService;
 - CRD validation covers OpenAPI type/enum/bounds/pattern/required and pruning, not CEL rules
   (`x-kubernetes-validations`), defaults, formats, or ratcheting; one stored version, no conversion;
 - server-side apply is a merge without managedFields (no field ownership, no conflicts);

@@ -369,6 +369,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     log_provider: Callable[[str, str, str | None], str | None] | None = None
     #: Seeded faults (tests/support/faults.py) applied to every request after `faults`.
     fault_plan: FaultPlan | None = None
+    #: API groups served by extension servers through the aggregation layer (aggregator.py): group → Aggregated.
+    aggregated: dict[str, Any] = attrs.field(factory=dict)
 
     calls: list[ApiCall] = attrs.field(factory=list, init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
@@ -570,6 +572,9 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         return await self._serve(request, path)
 
     async def _serve(self, request: rendering.Request, path: _Path) -> aiohttp.web.StreamResponse:
+        if path.group and path.group in self.aggregated:
+            upstream = self.aggregated[path.group]
+            return await upstream.proxy(str(request.method.value).upper(), request.url.path_qs, request.headers)  # type: ignore[no-any-return]
         if path.plural is not None:
             return await self._serve_resource(request, path)
         return await self._serve_discovery(request)

@@ -10,8 +10,11 @@ aggregation of the chart's ClusterRoles into `view`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +29,7 @@ from openclaw_cron.archive.model import RunEntry
 from openclaw_cron.archive.server import ArchiveServerSettings, Runner, start_server
 from openclaw_cron.archive.sqlite import SqliteStore
 from openclaw_cron.kube import Kube
+from support.aggregator import Aggregated
 from support.pki import CA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -403,3 +407,65 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# --- end to end: real kubectl through the emulated aggregation layer ------------------------------
+
+KUBECTL = ROOT / ".tools" / "bin" / "kubectl"
+PLUGIN = Path(sys.executable).parent / "kubectl-openclaw"
+
+
+@pytest.fixture
+async def aggregated(
+    cluster: support.Cluster, server: Runner, pki: dict[str, Any], tmp_path: Path
+) -> AsyncIterator[dict[str, Path]]:
+    """The archive registered with the emulated API server's aggregator; a kubeconfig per user."""
+    tokens = {"alice-token": ("alice", []), "carol-token": ("carol", [])}
+    upstream = Aggregated(f"https://127.0.0.1:{server.ports['aggregated']}", client_ssl(pki), tokens)
+    cluster.emulator.aggregated["archive.cron.openclaw.io"] = upstream
+    configs = {
+        user: support.write_kubeconfig(tmp_path / f"{user}.kubeconfig", cluster.url, token=f"{user}-token")
+        for user in ("alice", "carol", "anonymous")
+    }
+    yield configs
+    del cluster.emulator.aggregated["archive.cron.openclaw.io"]
+
+
+async def sh(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    """A real binary, off the event loop (the archive server answers on this loop meanwhile)."""
+    return await asyncio.to_thread(subprocess.run, [str(a) for a in argv], capture_output=True, text=True, timeout=60)
+
+
+async def test_kubectl_through_the_aggregation_layer(aggregated: dict[str, Path]) -> None:
+    # kubectl sends no bearer token to a plain-HTTP server, so it impersonates (as an admin would).
+    alice = ["--kubeconfig", aggregated["anonymous"], "--as", "alice"]
+    r = await sh(KUBECTL, *alice, "get", "--raw", f"{BASE}/namespaces/team-a/runs?result=failed")
+    assert r.returncode == 0, r.stderr
+    assert [i["job"] for i in json.loads(r.stdout)["items"]] == ["backup"]
+    r = await sh(KUBECTL, *alice, "get", "--raw", f"{BASE}/namespaces/team-b/runs")
+    assert r.returncode != 0 and "secret-job" not in r.stdout + r.stderr
+    assert "Error from server (Forbidden)" in r.stderr
+    r = await sh(KUBECTL, "--kubeconfig", aggregated["anonymous"], "get", "--raw", f"{BASE}/namespaces/team-a/runs")
+    assert r.returncode != 0 and "Forbidden" in r.stderr  # system:anonymous has no binding
+
+
+async def test_the_plugin_through_the_aggregation_layer(aggregated: dict[str, Path]) -> None:
+    r = await sh(
+        PLUGIN, "--kubeconfig", aggregated["alice"], "history", "-n", "team-a", "--result", "failed", "-o", "csv"
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1].startswith("team-a,backup,") and len(r.stdout.splitlines()) == 2
+    r = await sh(PLUGIN, "--kubeconfig", aggregated["alice"], "history", "-n", "team-b")
+    assert r.returncode == 2 and not r.stdout
+    assert r.stderr.startswith(
+        'Error from server (Forbidden): runs.archive.cron.openclaw.io is forbidden: User "alice"'
+    )
+    r = await sh(PLUGIN, "--kubeconfig", aggregated["carol"], "history", "-A", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    assert {i["metadata"]["namespace"] for i in json.loads(r.stdout)["items"]} == {"team-a", "team-b"}
+    failed = json.loads((await sh(PLUGIN, "--kubeconfig", aggregated["alice"], "history", "-n", "team-a", "--result",
+                                  "failed", "-o", "json")).stdout)["items"][0]  # fmt: skip
+    r = await sh(
+        PLUGIN, "--kubeconfig", aggregated["alice"], "logs", "backup", "-n", "team-a", "--run", failed["runId"]
+    )
+    assert (r.returncode, r.stdout) == (0, "disk full\n"), r.stderr
