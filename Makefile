@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-archive run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -57,8 +57,14 @@ crds:  ## generate crds/ and the chart's copy from the pydantic models
 manifests: crds  ## render manifests/install.yaml from the chart's defaults
 	$(PY) hack/render_manifests.py
 
-bench:  ## N jobs on the emulated API: lag percentiles, runs/s, RSS, API writes per run
-	$(PY) hack/bench.py
+bench:  ## 1000 jobs every 60s on the emulated API: readiness, lag p50/p95/p99, CPU/run, RSS, writes/run
+	$(PY) hack/bench.py $(BENCH_ARGS)
+
+bench-scale:  ## 10,000 jobs every 10m (~17 runs/s): readiness, idle CPU, lag, RSS, CPU/run (add BENCH_ARGS=--profile 60)
+	$(PY) hack/bench.py --jobs 10000 --every 10m --idle 60 $(BENCH_ARGS)
+
+bench-burst:  ## 1,000 jobs due in the same second: slot -> last Pod create, create rate, lag p50/p99
+	$(PY) hack/bench.py --burst 1000 $(BENCH_ARGS)
 
 bench-archive:  ## 1,000,000 archived runs in SQLite: p50/p99 of history queries (goal < 100 ms)
 	$(PY) hack/bench_archive.py

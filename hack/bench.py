@@ -1,22 +1,32 @@
-"""Benchmark: N `every: 60s` jobs on the emulated API server with the real operator process.
+"""Benchmark: the real operator process against the emulated API server, steady or in a burst.
 
-    .venv/bin/python hack/bench.py                      # 1000 jobs, 3 minutes (make bench)
-    .venv/bin/python hack/bench.py --jobs 100 --minutes 1
+    .venv/bin/python hack/bench.py                             # 1000 jobs every 60s, 3 min (make bench)
+    .venv/bin/python hack/bench.py --jobs 10000 --every 10m --idle 60   # make bench-scale
+    .venv/bin/python hack/bench.py --burst 1000                # make bench-burst
+    .venv/bin/python hack/bench.py --jobs 200 --minutes 1      # a small run while developing
 
-Every job runs a `command` payload once a minute; anchors are spread evenly (whole seconds)
-over one minute, starting just after the operator starts, so no slot is ever missed by design.
+Steady mode: N `every` jobs (`command` payload) with anchors spread evenly over one interval on
+whole seconds, so the schedule demands N / interval runs a second and no slot is missed by
+design. Burst mode: N jobs (`every: 1h`) anchored at the same second. Jobs are created in the
+emulator's store through the API's own create path (uid, resourceVersion, generation,
+creationTimestamp, pruning, validation, watch events; `--create kubectl` posts them instead),
+then the operator (`openclaw-cron-operator --standalone`) starts; the first slot is far enough
+ahead for every job's first status write (plus `--idle` quiet seconds).
+
 The emulated API server and the simulated kubelet run in this process (one thread); the
-operator is a separate process (`openclaw-cron-operator --standalone`).
-
-Figures (the first `--warmup` seconds after the operator starts are reported separately):
+operator is a separate process. Figures, all taken from /proc and the emulator's request log:
+- readiness: operator start → the last job whose `status.nextRunTime` is its correct next slot;
+- idle: operator CPU share and API requests/s in the quiet window between readiness and the
+  first slot (nothing due: the scheduler should sleep);
 - lag: the emulator's receive time of each Pod create minus the Pod's
-  `cron.openclaw.io/scheduled-time` annotation (slots fall on whole seconds, so it is exact);
-  slots due in the window without any Pod by the end count as infinite lag;
-- runs/s: Pods the kubelet finished (Succeeded) in the window / window length;
-- status: sum of `status.counters` over all jobs at the end (succeeded, missed, skipped);
-- operator RSS (VmRSS sampled each second, VmHWM) and CPU (utime+stime) from /proc;
-- API writes by the operator's clients only (kopf's aiohttp `kopf/…` and the official
-  client's `OpenAPI-Generator/…`), per successful run in the window, split by verb/resource.
+  `cron.openclaw.io/scheduled-time` (slots are whole seconds, so it is exact); slots due in the
+  window without any Pod count as infinite lag; the first `--warmup` seconds are shown apart;
+- burst: slot → last Pod create, the create rate between the first and the last create, lags;
+- CPU (utime+stime) of the operator process and, separately, of the emulator+kubelet thread of
+  this process, per run; operator RSS (VmRSS each second, VmHWM);
+- API writes of the operator's own client (`openclaw-cron-operator/…`, and kopf's `kopf/…`) per
+  run, by verb/resource, with and without Events; per-run Normal Events are off unless
+  `--normal-events`.
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,23 +64,130 @@ SCHEDULED_ANNOTATION = "cron.openclaw.io/scheduled-time"
 JOB_LABEL = "cron.openclaw.io/job"
 OPERATOR_AGENTS = ("kopf/", "OpenAPI-Generator/", "openclaw-cron-operator/")
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
-TARGET_P99_S = 1.0
-TARGET_RSS_MB = 300.0
-TARGET_WRITES_PER_RUN = 5.0
+PRUNE_BATCH = 5  # OPENCLAW_CRON_PRUNE_BATCH's default
+#: Targets (issue 10 / DESIGN §10).
+TARGET_P99_S = 0.25
+TARGET_RSS_MB = 500.0
+TARGET_CPU_PER_RUN_S = 0.008
+TARGET_WRITES_PER_RUN = 3.0
+TARGET_READY_S = 60.0
+TARGET_BURST_S = 5.0
 #: Slots due this close to the end are not measured (their Pods may legitimately still be coming).
 TAIL_SECONDS = 5.0
+#: A nextRunTime may still name a slot this many seconds past (its run not started yet).
+READY_GRACE_S = 5.0
 #: py-spy frame `func (/path/to/file.py:123)` → `func (file.py)`
 FRAME = re.compile(r"^(.*) \((?:.*/)?([^/]*?)(?::\d+)?\)$")
+DURATION = re.compile(r"^(\d+)([smh])$")
+
+
+# --- the schedule the bench creates ---------------------------------------------------------
+
+
+def parse_every(text: str) -> int:
+    """`60s`, `10m`, `1h` → seconds."""
+    m = DURATION.match(text.strip())
+    if not m or int(m.group(1)) <= 0:
+        raise ValueError(f"expected a positive duration like 60s, 10m or 1h, got {text!r}")
+    return int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def format_every(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> float:
+    """RFC 3339 → Unix seconds."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`jobs` jobs every `period` seconds from `first_slot`: spread evenly over one period, or all
+    anchored at `first_slot` (a burst)."""
+
+    jobs: int
+    period: int
+    first_slot: int
+    spread: bool = True
+
+    @staticmethod
+    def name(i: int) -> str:
+        return f"bench-{i:05d}"
+
+    def anchor(self, i: int) -> int:
+        return self.first_slot + (i * self.period) // self.jobs if self.spread else self.first_slot
+
+    def manifests(self) -> list[dict[str, Any]]:
+        every = format_every(self.period)
+        return [
+            {
+                "apiVersion": API,
+                "kind": "OpenClawCronJob",
+                "metadata": {"name": self.name(i), "namespace": NS},
+                "spec": {
+                    "schedule": {"kind": "every", "every": every, "anchor": rfc3339(self.anchor(i))},
+                    "payload": {"kind": "command", "image": "busybox:1.36", "command": ["sh", "-c", "true"]},
+                },
+            }
+            for i in range(self.jobs)
+        ]
+
+    def expected(self) -> dict[str, tuple[int, int]]:
+        """Job name → (anchor, period), for the readiness check."""
+        return {self.name(i): (self.anchor(i), self.period) for i in range(self.jobs)}
+
+    def due(self, lo: float, hi: float) -> int:
+        """Slots of all jobs in [lo, hi)."""
+        return sum(slots_in(self.anchor(i), self.period, lo, hi) for i in range(self.jobs))
+
+
+def slots_in(anchor: int, period: int, lo: float, hi: float) -> int:
+    """How many of `anchor + k*period` (k ≥ 0) fall in [lo, hi)."""
+    if hi <= lo:
+        return 0
+    first = max(0, math.ceil((lo - anchor) / period))
+    last = math.ceil((hi - anchor) / period) - 1  # largest k with anchor + k*period < hi
+    return max(0, last - first + 1)
+
+
+def slot_at_or_after(anchor: int, period: int, t: float) -> int:
+    if t <= anchor:
+        return anchor
+    return anchor + math.ceil((t - anchor) / period) * period
+
+
+def correct_next(value: float, anchor: int, period: int, when: float, grace: float = READY_GRACE_S) -> bool:
+    """Whether `nextRunTime` = `value`, written at `when`, is the job's correct next slot.
+
+    That is the first slot at or after `when`, or one up to `grace` seconds earlier whose run
+    may not have started yet.
+    """
+    return value in (slot_at_or_after(anchor, period, when), slot_at_or_after(anchor, period, when - grace))
+
+
+# --- the recording emulator -------------------------------------------------------------------
 
 
 @attrs.define(kw_only=True)
 class BenchApiServer(EmulatedApiServer):
-    """The emulator, also noting when each Pod create arrived and when each Pod finished."""
+    """The emulator, also noting Pod creates, Pod completions, and when each job became ready."""
 
     #: pod name → (receive time, scheduled instant from the annotation, job label)
     pod_creates: dict[str, tuple[float, float, str]] = attrs.field(factory=dict, init=False)
     #: pod name → time the kubelet reported phase Succeeded
     pod_succeeded: dict[str, float] = attrs.field(factory=dict, init=False)
+    #: job name → (anchor, period) of the jobs whose readiness is tracked
+    expected: dict[str, tuple[int, int]] = attrs.field(factory=dict, init=False)
+    #: job name → first time a stored version had the correct `status.nextRunTime`
+    ready_at: dict[str, float] = attrs.field(factory=dict, init=False)
 
     async def _dispatch(self, request: Any, path: Any, call: ApiCall) -> Any:
         response = await super()._dispatch(request, path, call)
@@ -86,30 +203,16 @@ class BenchApiServer(EmulatedApiServer):
                 self.pod_succeeded[call.name] = time.time()
         return response
 
-
-def parse_time(text: str) -> float:
-    """RFC 3339 → Unix seconds."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def job_manifests(count: int, first_slot: int) -> list[dict[str, Any]]:
-    """`count` jobs every 60 s, anchors spread evenly over one minute on whole seconds."""
-    return [
-        {
-            "apiVersion": API,
-            "kind": "OpenClawCronJob",
-            "metadata": {"name": f"bench-{i:05d}", "namespace": NS},
-            "spec": {
-                "schedule": {"kind": "every", "every": "60s", "anchor": rfc3339(first_slot + (i * 60) // count)},
-                "payload": {"kind": "command", "image": "busybox:1.36", "command": ["sh", "-c", "true"]},
-            },
-        }
-        for i in range(count)
-    ]
+    def _commit(self, rt: Any, obj: Any, type_: str, old: Any) -> Any:
+        result = super()._commit(rt, obj, type_, old)
+        if rt.plural == PLURAL and type_ == "MODIFIED":
+            name = obj["metadata"]["name"]
+            if name in self.expected and name not in self.ready_at:
+                nxt = (obj.get("status") or {}).get("nextRunTime")
+                now = time.time()
+                if isinstance(nxt, str) and correct_next(parse_time(nxt), *self.expected[name], now):
+                    self.ready_at[name] = now
+        return result
 
 
 # --- /proc sampling -------------------------------------------------------------------------
@@ -132,10 +235,10 @@ def host_busy_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu_seconds(pid: int | str = "self") -> float:
-    """utime + stime of a process from /proc/<pid>/stat."""
+def proc_cpu_seconds(path: str) -> float:
+    """utime + stime from a /proc `stat` file (a process's or one thread's), 0 when unreadable."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
+        text = Path(path).read_text()
     except OSError:
         return 0.0
     fields = text[text.rindex(")") + 2 :].split()
@@ -147,9 +250,36 @@ class Sample:
     when: float
     rss_kb: int
     hwm_kb: int
+    #: operator process CPU seconds
     cpu: float
-    bench_cpu: float
+    #: the emulator+kubelet thread's CPU seconds
+    emu_cpu: float
     host_busy: float
+
+
+@dataclass
+class Usage:
+    """CPU over an interval, from the samples that bracket it."""
+
+    seconds: float
+    cpu: float
+    emu_cpu: float
+    host_busy: float
+
+    @property
+    def others(self) -> float:
+        """Cores busy with other processes (the rest of the host), on average."""
+        return max(0.0, self.host_busy - self.cpu - self.emu_cpu) / self.seconds if self.seconds > 0 else math.nan
+
+
+def usage(samples: Sequence[Sample], lo: float, hi: float) -> Usage | None:
+    """CPU between the last sample at or before `lo` and the first at or after `hi`."""
+    before = [s for s in samples if s.when <= lo]
+    after = [s for s in samples if s.when >= hi]
+    if not before or not after or after[0].when <= before[-1].when:
+        return None
+    a, b = before[-1], after[0]
+    return Usage(b.when - a.when, b.cpu - a.cpu, b.emu_cpu - a.emu_cpu, b.host_busy - a.host_busy)
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -185,134 +315,143 @@ class LagStats:
         )
 
 
+def first_creates(creates: Mapping[str, tuple[float, float, str]]) -> dict[tuple[str, float], float]:
+    """(job, scheduled instant) → receive time of the run's first Pod (a retry's is not its start)."""
+    out: dict[tuple[str, float], float] = {}
+    for when, scheduled, job in sorted(creates.values()):
+        out.setdefault((job, scheduled), when)
+    return out
+
+
 @dataclass
-class Report:
+class Burst:
     jobs: int
-    minutes: float
-    warmup_s: float
-    window_s: float
-    warmup_lag: LagStats
+    slot: float
+    created: int
+    #: slot → last Pod create (seconds), first → last create
+    to_last: float
+    spread: float
     lag: LagStats
-    runs_per_s: float
-    expected_runs_per_s: float
-    counters: dict[str, int]
-    window_succeeded: int
-    pods_created: int
-    rss_peak_mb: float
-    rss_final_mb: float
-    hwm_mb: float
-    cpu_s: float
-    window_cpu_s: float
-    bench_cpu_s: float
-    window_bench_cpu_s: float
-    window_host_busy_s: float
-    profile: str
-    timeline: list[str]
-    writes: dict[tuple[str, str], int]
-    warmup_writes: dict[tuple[str, str], int]
-    notes: list[str] = field(default_factory=list)
 
     @property
-    def window_runs(self) -> int:
-        """Runs counted for writes: the larger of runs started and runs finished in the window.
+    def rate(self) -> float:
+        """Pods/s between the first and the last create (the operator's create rate)."""
+        return (self.created - 1) / self.spread if self.created > 1 and self.spread > 0 else math.nan
 
-        Either alone is off by the runs that straddle the window's edges (≈1 %).
-        """
-        return max(self.window_succeeded, self.writes.get(("create", "pods"), 0))
+    @classmethod
+    def of(cls, runs: Mapping[tuple[str, float], float], slot: float, jobs: int) -> Burst:
+        times = sorted(when for (_, scheduled), when in runs.items() if scheduled == slot)
+        if not times:
+            return cls(jobs, slot, 0, math.inf, math.nan, LagStats.of([], jobs))
+        missing = max(0, jobs - len(times))
+        return cls(
+            jobs=jobs,
+            slot=slot,
+            created=len(times),
+            to_last=math.inf if missing else times[-1] - slot,
+            spread=times[-1] - times[0],
+            lag=LagStats.of([t - slot for t in times], missing),
+        )
+
+
+@dataclass
+class Writes:
+    """Operator writes in a window, per run."""
+
+    counts: dict[tuple[str, str], int]
+    runs: int
+
+    def per_run(self, events: bool = True) -> float:
+        total = sum(v for (_, r), v in self.counts.items() if events or r != "events")
+        return total / self.runs if self.runs else math.nan
 
     @property
-    def writes_per_run(self) -> float:
-        return sum(self.writes.values()) / self.window_runs if self.window_runs else math.nan
+    def pruned(self) -> bool:
+        return any(r == "pods" and v in ("delete", "deletecollection") for v, r in self.counts)
 
-    @property
-    def steady_writes_per_run(self) -> float:
-        """Runs shorter than the history limit delete no Pods yet; in steady state each run prunes one."""
-        if any(r == "pods" and v == "delete" for v, r in self.writes):
-            return self.writes_per_run
-        return self.writes_per_run + 1
+    def steady(self, events: bool = True, prune_batch: int = PRUNE_BATCH) -> float:
+        """Per run once each job's history is full: runs shorter than the history limit (3 Pods)
+        prune nothing yet, so without a prune in the window add one deletecollection per batch."""
+        return self.per_run(events) + (0.0 if self.pruned else 1.0 / prune_batch)
 
-    @property
-    def writes_per_run_no_events(self) -> float:
-        total = sum(v for (_, r), v in self.writes.items() if r != "events")
-        return total / self.window_runs if self.window_runs else math.nan
+
+def readiness(ready_at: Mapping[str, float], jobs: int, t0: float) -> tuple[float, int]:
+    """(seconds from `t0` until the last job was ready, or inf; jobs never ready)."""
+    missing = jobs - len(ready_at)
+    if missing or not ready_at:
+        return math.inf, missing
+    return max(ready_at.values()) - t0, 0
+
+
+def operator_calls(
+    calls: Iterable[ApiCall], since: float, until: float, verbs: Sequence[str] | None = WRITE_VERBS
+) -> Counter[tuple[str, str]]:
+    """Successful requests of the operator's clients in [since, until) by (verb, resource)."""
+    return Counter(
+        (c.verb, c.resource)
+        for c in calls
+        if since <= c.when < until
+        and (verbs is None or c.verb in verbs)
+        and c.code < 400
+        and c.user_agent.startswith(OPERATOR_AGENTS)
+    )
 
 
 def ms(value: float) -> str:
     return "n/a" if math.isnan(value) else ("inf" if math.isinf(value) else f"{value * 1000:.0f} ms")
 
 
+def secs(value: float) -> str:
+    return "n/a" if math.isnan(value) else ("never" if math.isinf(value) else f"{value:.1f} s")
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def format_report(r: Report) -> str:
-    """A plain two-column table (plus per-verb write rows) with PASS/FAIL on the targets."""
-    rows: list[tuple[str, str]] = []
-    add = rows.append
-    add(("jobs / duration", f"{r.jobs} jobs, every 60s, {r.minutes:g} min"))
-    add(("warm-up / measured window", f"{r.warmup_s:.0f} s / {r.window_s:.0f} s"))
-    for label, lag in (("lag (warm-up)", r.warmup_lag), ("lag (measured)", r.lag)):
-        add((f"{label} runs", f"{lag.count} started, {lag.missing} due but never started"))
-        add((f"{label} p50/p95/p99/max", " / ".join(ms(v) for v in (lag.p50, lag.p95, lag.p99, lag.max))))
-    p99_ok = r.lag.count > 0 and r.lag.p99 <= TARGET_P99_S
-    add(("target p99 lag <= 1 s", verdict(p99_ok)))
-    add(("runs/s (measured)", f"{r.runs_per_s:.2f} (schedule demands {r.expected_runs_per_s:.2f})"))
-    add(("pods created (total)", str(r.pods_created)))
-    c = r.counters
-    add(("status counters (sum)", ", ".join(f"{k} {c.get(k, 0)}" for k in ("runs", "succeeded", "failed"))))
-    add(("missed / skipped", f"{c.get('missed', 0)} / {c.get('skipped', 0)}"))
-    add(("target missed = skipped = 0", verdict(c.get("missed", 0) == 0 and c.get("skipped", 0) == 0)))
-    add(("operator RSS peak / final", f"{r.rss_peak_mb:.0f} MB / {r.rss_final_mb:.0f} MB (VmHWM {r.hwm_mb:.0f} MB)"))
-    add(("target RSS <= 300 MB", verdict(max(r.rss_peak_mb, r.hwm_mb) <= TARGET_RSS_MB)))
-    per_run = r.window_cpu_s / r.window_succeeded if r.window_succeeded else math.nan
-    add(
-        (
-            "operator CPU total / window",
-            f"{r.cpu_s:.1f} s / {r.window_cpu_s:.1f} s ({r.window_cpu_s / r.window_s:.0%} core)",
-        )
-    )
-    add(("operator CPU per run", ms(per_run)))
-    add(
-        (
-            "emulator+kubelet CPU window",
-            f"{r.window_bench_cpu_s:.1f} s ({r.window_bench_cpu_s / r.window_s:.0%} core; this process)",
-        )
-    )
-    others = r.window_host_busy_s - r.window_cpu_s - r.window_bench_cpu_s
-    add(
-        (
-            "host CPU busy in window",
-            f"{r.window_host_busy_s / r.window_s:.2f} of {os.cpu_count()} cores"
-            f" (other processes {max(0.0, others) / r.window_s:.2f} cores)",
-        )
-    )
-    add(("succeeded runs in window", str(r.window_succeeded)))
-    add(("operator writes/run", f"{r.writes_per_run:.2f} (without Events {r.writes_per_run_no_events:.2f})"))
-    steady = r.steady_writes_per_run
-    if steady != r.writes_per_run:
-        add(("writes/run at steady state", f"{steady:.2f} (+1 pod delete/run once history limit 3 is full)"))
-    add(("target writes/run <= 5", verdict(steady <= TARGET_WRITES_PER_RUN)))
-    for (verb, resource), count in sorted(r.writes.items(), key=lambda kv: -kv[1]):
-        per = count / r.window_succeeded if r.window_succeeded else math.nan
-        add((f"  window {verb} {resource}", f"{count} ({per:.2f}/run)"))
-    for (verb, resource), count in sorted(r.warmup_writes.items(), key=lambda kv: -kv[1]):
-        add((f"  warm-up {verb} {resource}", f"{count} ({count / r.jobs:.2f}/job)"))
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines += ["lag by scheduled time (since operator start): slots, p50, max", *r.timeline]
-    lines += [f"note: {n}" for n in r.notes]
-    if r.profile:
-        lines += ["", r.profile]
-    return "\n".join(lines)
+def lag_row(lag: LagStats) -> str:
+    return " / ".join(ms(v) for v in (lag.p50, lag.p95, lag.p99, lag.max))
+
+
+def lag_timeline(runs: Mapping[tuple[str, float], float], t0: float, step: float) -> list[str]:
+    """One line per `step` seconds of scheduled time: slots started, p50 and max lag."""
+    buckets: dict[int, list[float]] = {}
+    for (_, scheduled), when in runs.items():
+        buckets.setdefault(int((scheduled - t0) // step), []).append(when - scheduled)
+    lines = []
+    for b in sorted(buckets):
+        lags = sorted(buckets[b])
+        lines.append(f"  t+{b * step:4.0f}s  {len(lags):5d}  {ms(percentile(lags, 50)):>9}  {ms(lags[-1]):>9}")
+    return lines
 
 
 # --- the run ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Result:
+    """Everything measured in one run; `format_report` turns it into the printed table."""
+
+    args: argparse.Namespace
+    plan: Plan
+    t0: float
+    create_s: float
+    warm_end: float
+    end: float
+    samples: list[Sample]
+    runs: dict[tuple[str, float], float]
+    succeeded: dict[str, float]
+    ready_at: dict[str, float]
+    calls: list[ApiCall]
+    counters: dict[str, int]
+    profile: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
 def start_profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes] | None:
     """`py-spy record --gil` (on-CPU Python only, 20 Hz, collapsed stacks) on the operator, if installed."""
     exe = Path(sys.executable).parent / "py-spy"
-    if not exe.exists() or seconds < 5:
+    if not exe.exists() or seconds < 3:
         return None
     out = workdir / "operator-profile.txt"
     cmd = [str(exe), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "20", "--gil", "-f", "raw"]
@@ -354,64 +493,71 @@ def finish_profiler(profiler: subprocess.Popen[bytes], workdir: Path) -> str:
     return summarize_profile(out.read_text()) if out.exists() else "profile: py-spy wrote nothing"
 
 
-def create_jobs(cluster: Cluster, manifests: list[dict[str, Any]]) -> None:
-    """`kubectl create` in chunks (one POST per job, user agent kubectl)."""
+def create_jobs(cluster: Cluster, manifests: list[dict[str, Any]], via: str) -> None:
+    """Through the API's create path in the emulator (`store`), or `kubectl create` in chunks."""
     for start in range(0, len(manifests), 250):
-        chunk = {"apiVersion": "v1", "kind": "List", "items": manifests[start : start + 250]}
-        cluster.kubectl("create", "--validate=false", "-f", "-", input=json.dumps(chunk), timeout=300)
-
-
-def operator_writes(calls: list[ApiCall], since: float, until: float) -> Counter[tuple[str, str]]:
-    return Counter(
-        (c.verb, c.resource)
-        for c in calls
-        if since <= c.when < until
-        and c.verb in WRITE_VERBS
-        and c.code < 400
-        and c.user_agent.startswith(OPERATOR_AGENTS)
-    )
+        chunk = manifests[start : start + 250]
+        if via == "kubectl":
+            items = {"apiVersion": "v1", "kind": "List", "items": chunk}
+            cluster.kubectl("create", "--validate=false", "-f", "-", input=json.dumps(items), timeout=300)
+        else:
+            cluster.call(lambda c=chunk: [cluster.emulator.create_object(API, PLURAL, NS, m) for m in c])
 
 
 def sum_counters(cluster: Cluster) -> dict[str, int]:
     def total() -> dict[str, int]:
         out: Counter[str] = Counter()
-        for rt in cluster.emulator.list_objects(API, PLURAL, NS):
-            for k, v in ((rt.get("status") or {}).get("counters") or {}).items():
+        for obj in cluster.emulator.list_objects(API, PLURAL, NS):
+            for k, v in ((obj.get("status") or {}).get("counters") or {}).items():
                 out[k] += int(v)
         return dict(out)
 
     return cluster.call(total)
 
 
-def run(args: argparse.Namespace) -> Report:
-    total_s = args.minutes * 60.0
-    warmup_s = args.warmup if args.warmup is not None else min(60.0, total_s / 3)
+def startup_budget(jobs: int) -> int:
+    """Seconds from operator start to the first slot: enough for every job's first status write."""
+    return 8 + jobs // 125
+
+
+def run(args: argparse.Namespace) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-"))
-    cluster = Cluster(
-        workdir,
-        emulator_options={"record_requests": False},
-        kubelet_options={"default_script": Script(run_seconds=args.run_seconds)},
-    )
-    # Same options as Cluster would pass, plus the recording subclass; bounded memory.
-    cluster.emulator = BenchApiServer(record_requests=False, history_limit=2, watch_cache_size=20_000)
-    emulator: BenchApiServer = cluster.emulator
+    jobs = args.burst or args.jobs
+    emulator = BenchApiServer(record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs))
+    script = Script(run_seconds=args.run_seconds)
+    cluster = Cluster(workdir, emulator=emulator, kubelet_options={"default_script": script})
     samples: list[Sample] = []
     notes: list[str] = []
     with cluster:
-        first_slot = int(time.time()) + args.lead + max(5, args.jobs // 200)
+        assert cluster._thread is not None and cluster._thread.native_id is not None
+        emu_stat = f"/proc/self/task/{cluster._thread.native_id}/stat"
+        create_estimate = 2 + jobs // (1000 if args.create == "store" else 150)
+        lead = args.lead if args.lead is not None else startup_budget(jobs)
+        first_slot = int(time.time()) + create_estimate + lead + int(args.idle)
+        if args.burst:
+            plan = Plan(jobs=jobs, period=3600, first_slot=first_slot, spread=False)
+        else:
+            plan = Plan(jobs=jobs, period=parse_every(args.every), first_slot=first_slot)
+        cluster.call(lambda: emulator.expected.update(plan.expected()))
         t = time.monotonic()
-        create_jobs(cluster, job_manifests(args.jobs, first_slot))
-        print(f"created {args.jobs} jobs in {time.monotonic() - t:.1f}s; first slot {rfc3339(first_slot)}", flush=True)
+        create_jobs(cluster, plan.manifests(), args.create)
+        create_s = time.monotonic() - t
+        print(f"created {jobs} jobs in {create_s:.1f}s ({args.create}); first slot {rfc3339(first_slot)}", flush=True)
         env = {"OPENCLAW_CRON_METRICS_PORT": "0", "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9"}
+        if args.normal_events:
+            env["OPENCLAW_CRON_NORMAL_EVENTS"] = "true"
+        env.update(kv.split("=", 1) for kv in args.env)
         operator = cluster.start_operator("--standalone", *args.operator_arg, env=env)
         t0 = time.time()
         if first_slot < t0 + 1:
-            notes.append("the first slots came due before the operator started (slow job creation)")
-        warm_end, end = t0 + warmup_s, t0 + total_s
-        bench_cpu0 = proc_cpu_seconds()
-        window_counters: dict[str, int] = {}
-        window_cpu: tuple[float, float, float] | None = None
+            notes.append("the first slot came due before the operator started (slow job creation)")
+        if args.burst:
+            warm_end = end = first_slot + args.burst_wait
+        else:
+            warm_end = first_slot + (args.warmup if args.warmup is not None else min(60.0, args.minutes * 20))
+            end = first_slot + args.minutes * 60.0
         profiler: subprocess.Popen[bytes] | None = None
+        profile_at = first_slot - 1.0 if args.burst else warm_end
         next_print = t0 + 30
         while (now := time.time()) < end:
             if not operator.running():
@@ -421,30 +567,43 @@ def run(args: argparse.Namespace) -> Report:
                     now,
                     proc_status_kb(operator.pid, "VmRSS"),
                     proc_status_kb(operator.pid, "VmHWM"),
-                    proc_cpu_seconds(operator.pid),
-                    proc_cpu_seconds() - bench_cpu0,
+                    proc_cpu_seconds(f"/proc/{operator.pid}/stat"),
+                    proc_cpu_seconds(emu_stat),
                     host_busy_seconds(),
                 )
             )
-            if window_cpu is None and now >= warm_end:
-                window_counters = sum_counters(cluster)
-                window_cpu = (samples[-1].cpu, samples[-1].bench_cpu, samples[-1].host_busy)
-                if profiler is None and args.profile:
-                    profiler = start_profiler(operator.pid, min(args.profile, end - now - 5), workdir)
+            if profiler is None and args.profile and now >= profile_at:
+                profiler = start_profiler(operator.pid, min(args.profile, end - now - 2), workdir)
+                args.profile = 0 if profiler is None else args.profile
+            if args.burst and now > first_slot + 1 and len(emulator.pod_creates) >= jobs:
+                end = min(end, now + 3.0)  # all created: a few more seconds for the status writes
             if now >= next_print:
                 s = samples[-1]
                 print(
-                    f"t+{now - t0:4.0f}s pods {len(emulator.pod_creates)} rss {s.rss_kb / 1024:.0f} MB"
-                    f" cpu {s.cpu:.1f}s emulator cpu {s.bench_cpu:.1f}s",
+                    f"t+{now - t0:4.0f}s ready {len(emulator.ready_at)} pods {len(emulator.pod_creates)}"
+                    f" rss {s.rss_kb / 1024:.0f} MB cpu {s.cpu:.1f}s emulator cpu {s.emu_cpu:.1f}s",
                     flush=True,
                 )
                 next_print += 30
-            time.sleep(max(0.0, min(1.0, end - time.time())))
-        final = samples[-1]
+            near_slot = args.burst and first_slot - 2 <= now <= first_slot + 15
+            time.sleep(max(0.0, min(0.2 if near_slot else 1.0, end - time.time())))
+        samples.append(
+            Sample(
+                time.time(),
+                proc_status_kb(operator.pid, "VmRSS"),
+                proc_status_kb(operator.pid, "VmHWM"),
+                proc_cpu_seconds(f"/proc/{operator.pid}/stat"),
+                proc_cpu_seconds(emu_stat),
+                host_busy_seconds(),
+            )
+        )
         profile = finish_profiler(profiler, workdir) if profiler is not None else ""
-        end_counters = sum_counters(cluster)
+        if args.profile and profiler is None:
+            notes.append("no profile: py-spy is not installed (.venv/bin/pip install py-spy)")
+        counters = sum_counters(cluster)
         creates = dict(cluster.call(lambda: dict(emulator.pod_creates)))
         succeeded = dict(cluster.call(lambda: dict(emulator.pod_succeeded)))
+        ready_at = dict(cluster.call(lambda: dict(emulator.ready_at)))
         calls: list[ApiCall] = cluster.call(lambda: list(emulator.calls))
         operator.stop()
         if "Traceback" in operator.log_path.read_text(errors="replace"):
@@ -453,85 +612,170 @@ def run(args: argparse.Namespace) -> Report:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
         notes.append(f"work directory kept: {workdir}")
-
-    # Lags by scheduled instant: warm-up slots vs measured slots; due slots without a Pod.
-    measured_until = end - TAIL_SECONDS
-    by_slot: dict[tuple[str, float], float] = {}
-    for when, scheduled, job in sorted(creates.values()):  # a retry's Pod is not the run's start
-        by_slot.setdefault((job, scheduled), when - scheduled)
-    timeline = lag_timeline(by_slot, t0, 15.0)
-    warm = [lag for (_, s), lag in by_slot.items() if s < warm_end]
-    meas = [lag for (_, s), lag in by_slot.items() if warm_end <= s < measured_until]
-    due_warm = due_meas = 0
-    for i in range(args.jobs):
-        anchor = first_slot + (i * 60) // args.jobs
-        for k in range(int(total_s // 60) + 2):
-            s = anchor + 60 * k
-            if s < warm_end:
-                due_warm += 1
-            elif s < measured_until:
-                due_meas += 1
-    window_cpu = window_cpu or (final.cpu, final.bench_cpu, final.host_busy)
-    window_s = end - warm_end
-    done = [w for w in succeeded.values() if warm_end <= w < end]
-    window_succeeded = end_counters.get("succeeded", 0) - window_counters.get("succeeded", 0)
-    return Report(
-        jobs=args.jobs,
-        minutes=args.minutes,
-        warmup_s=warmup_s,
-        window_s=window_s,
-        warmup_lag=LagStats.of(warm, max(0, due_warm - len(warm))),
-        lag=LagStats.of(meas, max(0, due_meas - len(meas))),
-        runs_per_s=len(done) / window_s if window_s > 0 else math.nan,
-        expected_runs_per_s=args.jobs / 60,
-        counters=end_counters,
-        window_succeeded=window_succeeded,
-        pods_created=len(creates),
-        rss_peak_mb=max(s.rss_kb for s in samples) / 1024,
-        rss_final_mb=final.rss_kb / 1024,
-        hwm_mb=final.hwm_kb / 1024,
-        cpu_s=final.cpu,
-        window_cpu_s=final.cpu - window_cpu[0],
-        bench_cpu_s=final.bench_cpu,
-        window_bench_cpu_s=final.bench_cpu - window_cpu[1],
-        window_host_busy_s=final.host_busy - window_cpu[2],
+    return Result(
+        args=args,
+        plan=plan,
+        t0=t0,
+        create_s=create_s,
+        warm_end=warm_end,
+        end=end,
+        samples=samples,
+        runs=first_creates(creates),
+        succeeded=succeeded,
+        ready_at=ready_at,
+        calls=calls,
+        counters=counters,
         profile=profile,
-        timeline=timeline,
-        writes=dict(operator_writes(calls, warm_end, end)),
-        warmup_writes=dict(operator_writes(calls, 0.0, warm_end)),
         notes=notes,
     )
 
 
-def lag_timeline(by_slot: dict[tuple[str, float], float], t0: float, step: float) -> list[str]:
-    """One line per `step` seconds of scheduled time: slots started, p50 and max lag."""
-    buckets: dict[int, list[float]] = {}
-    for (_, scheduled), lag in by_slot.items():
-        buckets.setdefault(int((scheduled - t0) // step), []).append(lag)
-    lines = []
-    for b in sorted(buckets):
-        lags = sorted(buckets[b])
-        lines.append(f"  t+{b * step:4.0f}s  {len(lags):5d}  {ms(percentile(lags, 50)):>9}  {ms(lags[-1]):>9}")
-    return lines
+# --- the report ------------------------------------------------------------------------------
+
+
+def format_report(r: Result) -> str:
+    """A plain two-column table with PASS/FAIL on the targets, per-verb write rows, a lag timeline."""
+    rows: list[tuple[str, str]] = []
+    add = rows.append
+    plan, samples = r.plan, r.samples
+    rss_peak = max(s.rss_kb for s in samples) / 1024
+    hwm = samples[-1].hwm_kb / 1024
+    if r.args.burst:
+        add(("mode", f"burst: {plan.jobs} jobs due at {rfc3339(plan.first_slot)}"))
+    else:
+        every = format_every(plan.period)
+        add(("mode", f"steady: {plan.jobs} jobs every {every}, {r.args.minutes:g} min from the first slot"))
+        add(("schedule demands", f"{plan.jobs / plan.period:.2f} runs/s"))
+    add(("jobs created", f"{r.create_s:.1f} s ({r.args.create})"))
+
+    # Startup: readiness, then the quiet window before the first slot.
+    ready_s, not_ready = readiness(r.ready_at, plan.jobs, r.t0)
+    add(("readiness (every nextRunTime correct)", secs(ready_s) + (f" ({not_ready} jobs never)" if not_ready else "")))
+    add((f"target readiness <= {TARGET_READY_S:.0f} s", verdict(ready_s <= TARGET_READY_S)))
+    startup = operator_calls(r.calls, r.t0, plan.first_slot - 1)
+    add(("startup writes (before first slot)", f"{sum(startup.values())} ({dict(sorted(startup.items()))})"))
+    quiet_lo = max(r.t0, r.t0 + ready_s if math.isfinite(ready_s) else r.t0) + 2.0
+    quiet_hi = plan.first_slot - 2.0
+    if r.args.idle and quiet_hi - quiet_lo >= 10:
+        quiet_lo = max(quiet_lo, quiet_hi - r.args.idle)
+        u = usage(samples, quiet_lo, quiet_hi)
+        requests = sum(operator_calls(r.calls, quiet_lo, quiet_hi, verbs=None).values())
+        if u is not None:
+            add(
+                (
+                    "idle (nothing due) operator CPU",
+                    f"{u.cpu / u.seconds:.2%} of a core over {u.seconds:.0f} s,"
+                    f" {requests / u.seconds:.2f} API requests/s (emulator {u.emu_cpu / u.seconds:.2%})",
+                )
+            )
+    elif r.args.idle:
+        r.notes.append("no quiet window: readiness took the idle time (raise --lead)")
+
+    if r.args.burst:
+        burst = Burst.of(r.runs, plan.first_slot, plan.jobs)
+        add(("pods created for the slot", f"{burst.created} of {plan.jobs}"))
+        add(("slot -> last Pod create", secs(burst.to_last)))
+        add((f"target all creates <= {TARGET_BURST_S:.0f} s after the slot", verdict(burst.to_last <= TARGET_BURST_S)))
+        add(("create rate (first -> last create)", f"{burst.rate:.0f} Pods/s over {secs(burst.spread)}"))
+        add(("lag p50/p95/p99/max", lag_row(burst.lag)))
+        last = plan.first_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
+        u = usage(samples, plan.first_slot - 0.2, last + 0.2)
+        runs = burst.created
+        window = (plan.first_slot - 1.0, r.end)
+    else:
+        lo, hi = r.warm_end, r.end - TAIL_SECONDS
+        warm = [w - s for (_, s), w in r.runs.items() if s < lo]
+        meas = [w - s for (_, s), w in r.runs.items() if lo <= s < hi]
+        warm_lag = LagStats.of(warm, max(0, plan.due(plan.first_slot, lo) - len(warm)))
+        lag = LagStats.of(meas, max(0, plan.due(lo, hi) - len(meas)))
+        add(("warm-up / measured", f"{lo - plan.first_slot:.0f} s / {hi - lo:.0f} s of slots"))
+        add(("lag (warm-up) runs", f"{warm_lag.count} started, {warm_lag.missing} due but never started"))
+        add(("lag (warm-up) p50/p95/p99/max", lag_row(warm_lag)))
+        add(("lag runs", f"{lag.count} started, {lag.missing} due but never started"))
+        add(("lag p50/p95/p99/max", lag_row(lag)))
+        add((f"target p99 lag <= {TARGET_P99_S * 1000:.0f} ms", verdict(lag.count > 0 and lag.p99 <= TARGET_P99_S)))
+        u = usage(samples, r.warm_end, r.end)
+        runs = sum(1 for (_, s), w in r.runs.items() if r.warm_end <= w < r.end)
+        if u is not None:
+            add(("pod create rate (measured)", f"{runs / u.seconds:.2f} Pods/s"))
+        done = sum(1 for w in r.succeeded.values() if r.warm_end <= w < r.end)
+        add(("runs finished/s (measured)", f"{done / (r.end - r.warm_end):.2f}"))
+        window = (r.warm_end, r.end)
+    c = r.counters
+    add(("status counters (sum)", ", ".join(f"{k} {c.get(k, 0)}" for k in ("runs", "succeeded", "failed"))))
+    add(("missed / skipped", f"{c.get('missed', 0)} / {c.get('skipped', 0)}"))
+    add(("target missed = skipped = 0", verdict(c.get("missed", 0) == 0 and c.get("skipped", 0) == 0)))
+    add(("operator RSS peak / final", f"{rss_peak:.0f} MB / {samples[-1].rss_kb / 1024:.0f} MB (VmHWM {hwm:.0f} MB)"))
+    add((f"target RSS <= {TARGET_RSS_MB:.0f} MB", verdict(max(rss_peak, hwm) <= TARGET_RSS_MB)))
+    add(("operator CPU total", f"{samples[-1].cpu:.1f} s"))
+    if u is not None and runs:
+        per_run = u.cpu / runs
+        add(("window", f"{u.seconds:.1f} s, {runs} Pod creates"))
+        add(("operator CPU per run", f"{ms(per_run)} ({u.cpu / u.seconds:.0%} of a core)"))
+        add(("  = runs per operator CPU-second", f"{1 / per_run:.0f}" if per_run > 0 else "n/a"))
+        add((f"target CPU per run <= {TARGET_CPU_PER_RUN_S * 1000:.0f} ms", verdict(per_run <= TARGET_CPU_PER_RUN_S)))
+        add(("emulator+kubelet CPU per run", f"{ms(u.emu_cpu / runs)} ({u.emu_cpu / u.seconds:.0%} of a core)"))
+        add(
+            (
+                "host CPU busy in window",
+                f"{u.host_busy / u.seconds:.2f} of {os.cpu_count()} cores (other processes {u.others:.2f})",
+            )
+        )
+    writes = Writes(dict(operator_calls(r.calls, *window)), runs)
+    events = "on" if r.args.normal_events else "off"
+    add((f"operator writes/run (Normal Events {events})", f"{writes.per_run():.2f}"))
+    add(("  without Events", f"{writes.per_run(events=False):.2f}"))
+    if not writes.pruned:
+        add(
+            (
+                "  at steady state",
+                f"{writes.steady():.2f} (+1 deletecollection per {PRUNE_BATCH} runs once history is full)",
+            )
+        )
+    add((f"target writes/run <= {TARGET_WRITES_PER_RUN:.0f}", verdict(writes.steady() <= TARGET_WRITES_PER_RUN)))
+    for (verb, resource), count in sorted(writes.counts.items(), key=lambda kv: -kv[1]):
+        per = count / runs if runs else math.nan
+        add((f"  {verb} {resource}", f"{count} ({per:.3f}/run)"))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines += ["lag by scheduled time (since operator start): slots, p50, max"]
+    lines += lag_timeline(r.runs, r.t0, 1.0 if r.args.burst else 15.0)
+    lines += [f"note: {n}" for n in r.notes]
+    if r.profile:
+        lines += ["", r.profile]
+    return "\n".join(lines)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=1000, help="number of OpenClawCronJobs (default 1000)")
-    parser.add_argument("--minutes", type=float, default=3.0, help="run time after the operator starts (default 3)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="steady mode: number of jobs (default 1000)")
+    parser.add_argument("--every", default="60s", help="steady mode: each job's interval, e.g. 60s, 10m (default 60s)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="steady mode: minutes from the first slot (3)")
     parser.add_argument(
-        "--warmup", type=float, default=None, help="seconds excluded from the percentiles (default min(60, run/3))"
+        "--warmup", type=float, default=None, help="seconds after the first slot shown apart (default min(60, run/3))"
     )
+    parser.add_argument("--burst", type=int, default=0, metavar="N", help="burst mode: N jobs due in the same second")
+    parser.add_argument("--burst-wait", type=float, default=60.0, help="burst mode: give up this long after the slot")
+    parser.add_argument("--idle", type=float, default=0.0, help="quiet seconds before the first slot (idle CPU)")
+    parser.add_argument("--lead", type=int, default=None, help="seconds for startup before the first slot (8+N/125)")
+    parser.add_argument("--create", choices=("store", "kubectl"), default="store", help="how jobs are created")
     parser.add_argument("--run-seconds", type=float, default=0.2, help="simulated run time of each Pod (default 0.2)")
-    parser.add_argument("--lead", type=int, default=3, help="seconds from job creation to the first slot (plus N/200)")
+    parser.add_argument("--normal-events", action="store_true", help="per-run Normal Events on (default off)")
+    parser.add_argument("--env", action="append", default=[], metavar="K=V", help="operator environment (repeatable)")
     parser.add_argument("--operator-arg", action="append", default=[], help="extra operator flag (repeatable)")
     parser.add_argument(
-        "--profile", type=float, default=0, metavar="SECONDS", help="py-spy the operator this long in the window"
+        "--profile", type=float, default=0, metavar="SECONDS", help="py-spy the operator this long (window or burst)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (operator log)")
     args = parser.parse_args(argv)
-    if args.jobs < 1 or args.minutes <= 0:
-        parser.error("--jobs and --minutes must be positive")
+    if args.jobs < 1 or args.minutes <= 0 or args.burst < 0:
+        parser.error("--jobs and --minutes must be positive, --burst not negative")
+    try:
+        parse_every(args.every)
+    except ValueError as exc:
+        parser.error(f"--every: {exc}")
+    if any("=" not in kv for kv in args.env):
+        parser.error("--env takes KEY=VALUE")
     return args
 
 
@@ -539,8 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # The kubelet's in-flight Pods are cut off at shutdown; asyncio would log each one.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    report = run(args)
-    print(format_report(report), flush=True)
+    print(format_report(run(args)), flush=True)
     return 0
 
 

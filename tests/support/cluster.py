@@ -99,11 +99,13 @@ class Cluster:
         install_crd: bool = True,
         emulator_options: Mapping[str, Any] | None = None,
         kubelet_options: Mapping[str, Any] | None = None,
+        emulator: EmulatedApiServer | None = None,
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emulated-cluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.emulator = EmulatedApiServer(**dict(emulator_options or {}))
+        #: `emulator`: an instance to serve instead (e.g. a benchmark's recording subclass).
+        self.emulator = emulator if emulator is not None else EmulatedApiServer(**dict(emulator_options or {}))
         #: Seeded API faults (tests/support/faults.py); add rules with `cluster.faults.add(...)`.
         self.faults = FaultPlan(seed=int(os.environ.get("FAULT_SEED", "0")))
         self.emulator.fault_plan = self.faults

@@ -435,6 +435,16 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         rt = self._types.get((group, version, plural))
         return [] if rt is None else self._list(rt, namespace)
 
+    def create_object(self, api_version: str, plural: str, namespace: str | None, body: JSON) -> JSON:
+        """Create an object exactly as a POST would, without HTTP and without a call record.
+
+        Same path as the API (uid, resourceVersion, generation, creationTimestamp, defaults,
+        schema pruning and validation, a watch event), so seeding 10,000 objects for a
+        benchmark takes seconds instead of minutes of kubectl. Call it on the emulator's loop.
+        """
+        group, _, version = api_version.rpartition("/")
+        return self._create(self._type(group, version, plural), namespace, body)
+
     def writes(self, user_agent: str | None = None, exclude: tuple[str, ...] = ()) -> Counter[tuple[str, str]]:
         """Successful writes by (verb, resource); only/except some clients (User-Agent prefixes).
 
