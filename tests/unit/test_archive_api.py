@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -402,8 +403,6 @@ async def test_the_direct_listener_serves_plain_http_on_loopback(store: SqliteSt
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -469,3 +468,14 @@ async def test_the_plugin_through_the_aggregation_layer(aggregated: dict[str, Pa
         PLUGIN, "--kubeconfig", aggregated["alice"], "logs", "backup", "-n", "team-a", "--run", failed["runId"]
     )
     assert (r.returncode, r.stdout) == (0, "disk full\n"), r.stderr
+
+
+async def test_a_port_in_use_does_not_stop_the_operator(store: SqliteStore) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        runner = await start_server(ArchiveServerSettings(port=0, direct_port=taken.getsockname()[1]), store)
+        try:
+            assert runner.ports == {}
+        finally:
+            await runner.stop()

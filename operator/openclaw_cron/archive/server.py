@@ -549,10 +549,16 @@ class Runner:
 async def _listen(
     runner: Runner, name: str, app: web.Application, host: str, port: int, ctx: ssl.SSLContext | None
 ) -> None:
+    """Bind one listener; a port in use is logged, not fatal (the archive API must not stop scheduling)."""
     app_runner = web.AppRunner(app, access_log=None)
     await app_runner.setup()
     site = web.TCPSite(app_runner, host, port, ssl_context=ctx)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        logger.error("archive API: cannot listen on %s:%s (%s): %s", host, port, name, exc)
+        await app_runner.cleanup()
+        return
     runner.runners.append(app_runner)
     server = site._server  # the bound port when 0 was asked for
     sockets = getattr(server, "sockets", None) or []
