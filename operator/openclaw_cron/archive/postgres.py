@@ -47,6 +47,10 @@ class _PostgresTx(Tx):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.conn.execute(self._sql(sql), params).rowcount
 
+    def execute_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(self._sql(sql), params)
+
 
 class PostgresStore(SqlStore):
     """The archive in a PostgreSQL database named by a DSN."""

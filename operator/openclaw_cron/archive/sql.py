@@ -61,10 +61,10 @@ _UPSERT_RUN = (
     f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in _RUN_COLUMNS)}) "
     "ON CONFLICT (job_uid, run_id, attempt) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _RUN_COLUMNS if c not in _KEY)
-    + " RETURNING id"
 )
 _UPSERT_TEXTS = (
-    "INSERT INTO run_texts (run_pk, log_truncated, reply, log) VALUES (?, ?, ?, ?) "
+    "INSERT INTO run_texts (run_pk, log_truncated, reply, log) "
+    "SELECT id, ?, ?, ? FROM runs WHERE job_uid = ? AND run_id = ? AND attempt = ? "
     "ON CONFLICT (run_pk) DO UPDATE SET "
     "reply = CASE WHEN excluded.reply <> '' THEN excluded.reply ELSE run_texts.reply END, "
     "log_truncated = CASE WHEN excluded.log <> '' THEN excluded.log_truncated ELSE run_texts.log_truncated END, "
@@ -163,6 +163,10 @@ class Tx(ABC):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows it changed."""
 
+    @abstractmethod
+    def execute_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        """Run a statement once per parameter set (PostgreSQL pipelines them: one round trip)."""
+
 
 class SqlStore(ABC):
     """The archive over a SQL database; subclasses bring connections and type conversions."""
@@ -221,9 +225,21 @@ class SqlStore(ABC):
         if not entries:
             return
         with self._transaction(write=True) as tx:
-            for entry in entries:
-                (row_id,) = tx.rows(_UPSERT_RUN, self._run_params(entry))[0]
-                tx.execute(_UPSERT_TEXTS, (row_id, entry.log_truncated, clean_text(entry.reply), clean_text(entry.log)))
+            tx.execute_many(_UPSERT_RUN, [self._run_params(e) for e in entries])
+            tx.execute_many(
+                _UPSERT_TEXTS,
+                [
+                    (
+                        e.log_truncated,
+                        clean_text(e.reply),
+                        clean_text(e.log),
+                        clean_text(e.job_uid),
+                        clean_text(e.run_id),
+                        e.attempt,
+                    )
+                    for e in entries
+                ],
+            )
 
     def query(self, q: Query) -> tuple[list[RunEntry], str | None]:
         if not 1 <= q.limit <= MAX_QUERY_LIMIT:

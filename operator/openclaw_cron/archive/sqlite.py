@@ -34,6 +34,9 @@ class _SqliteTx(Tx):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.conn.execute(sql, params).rowcount
 
+    def execute_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, params)
+
 
 class SqliteStore(SqlStore):
     """The archive in one SQLite file (or in memory, for tests)."""
