@@ -19,66 +19,20 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 import support
 from openclaw_cron.archive.model import RunEntry
 from openclaw_cron.archive.server import ArchiveServerSettings, Runner, start_server
 from openclaw_cron.archive.sqlite import SqliteStore
 from openclaw_cron.kube import Kube
-from support.aggregator import Aggregated
-from support.pki import CA
+from support.frontproxy import FrontProxy, binding
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "/apis/archive.cron.openclaw.io/v1alpha1"
 NOW = datetime.now(UTC).replace(microsecond=0)
-PROXY_CN = "front-proxy-client"
-
-
-def view_roles() -> list[dict[str, Any]]:
-    """The bootstrap `view` ClusterRole (aggregated), plus the chart's archive ClusterRoles as rendered."""
-    view = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": "view"},
-        "aggregationRule": {
-            "clusterRoleSelectors": [{"matchLabels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}]
-        },
-        "rules": [],
-    }
-    import subprocess
-
-    helm = ROOT / ".tools" / "bin" / "helm"
-    rendered = subprocess.run(
-        [str(helm), "template", "oc", str(ROOT / "charts" / "openclaw-cron-operator")],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    chart_roles = [
-        d
-        for d in yaml.safe_load_all(rendered)
-        if d and d.get("kind") == "ClusterRole" and "archive" in d["metadata"]["name"]
-    ]
-    assert chart_roles, "the chart renders no archive ClusterRoles"
-    return [view, *chart_roles]
-
-
-def binding(kind: str, name: str, role: str, user: str, namespace: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
-    if namespace:
-        meta["namespace"] = namespace
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": kind,
-        "metadata": meta,
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
 
 
 def entry(ns: str, job: str, n: int, result: str = "Succeeded", log: str = "", trigger: str = "Schedule") -> RunEntry:
@@ -106,50 +60,29 @@ def entry(ns: str, job: str, n: int, result: str = "Succeeded", log: str = "", t
 
 
 @pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    d = tmp_path_factory.mktemp("pki")
-    proxy_ca, serving_ca, foreign_ca = CA("front-proxy-ca"), CA("archive-serving-ca"), CA("someone-else")
-    return {
-        "dir": d,
-        "proxy_ca": proxy_ca,
-        "serving_ca": serving_ca,
-        "serving": serving_ca.issue("oc-archive.openclaw.svc", server=True, hosts=("127.0.0.1",)).write(d, "serving"),
-        "proxy_client": proxy_ca.issue(PROXY_CN).write(d, "proxy"),
-        "wrong_cn": proxy_ca.issue("not-the-aggregator").write(d, "wrong-cn"),
-        "foreign": foreign_ca.issue(PROXY_CN).write(d, "foreign"),
-    }
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Cluster]:
+    with support.Cluster(tmp_path_factory.mktemp("archive-api"), kubelet=False, install_crd=False) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, pki: dict[str, Any]) -> Iterator[support.Cluster]:
-    with support.Cluster(tmp_path_factory.mktemp("archive-api"), kubelet=False, install_crd=False) as c:
-        c.apply(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}},
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
-                "data": {
-                    "requestheader-client-ca-file": pki["proxy_ca"].pem,
-                    "requestheader-allowed-names": json.dumps([PROXY_CN]),
-                    "requestheader-username-headers": json.dumps(["X-Remote-User"]),
-                    "requestheader-group-headers": json.dumps(["X-Remote-Group"]),
-                    "requestheader-extra-headers-prefix": json.dumps(["X-Remote-Extra-"]),
-                },
-            },
-            *view_roles(),
-            binding("RoleBinding", "alice-view", "view", "alice", "team-a"),
-            binding("ClusterRoleBinding", "carol-view", "view", "carol"),
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": "runs-list-only"},
-                "rules": [{"apiGroups": ["archive.cron.openclaw.io"], "resources": ["runs"], "verbs": ["get", "list"]}],
-            },
-            binding("RoleBinding", "dave-list", "runs-list-only", "dave", "team-a"),
-        )
-        yield c
+def pki(cluster: support.Cluster, tmp_path_factory: pytest.TempPathFactory) -> FrontProxy:
+    """The front-proxy CA in kube-system, view/edit/admin aggregating the chart's roles, and bindings."""
+    fp = FrontProxy(cluster, tmp_path_factory.mktemp("pki"))
+    cluster.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}},
+        binding("RoleBinding", "alice-view", "view", "alice", "team-a"),
+        binding("ClusterRoleBinding", "carol-view", "view", "carol"),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "runs-list-only"},
+            "rules": [{"apiGroups": ["archive.cron.openclaw.io"], "resources": ["runs"], "verbs": ["get", "list"]}],
+        },
+        binding("RoleBinding", "dave-list", "runs-list-only", "dave", "team-a"),
+    )
+    return fp
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +102,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteStore]:
 
 
 @pytest.fixture
-async def server(cluster: support.Cluster, store: SqliteStore, pki: dict[str, Any]) -> AsyncIterator[Runner]:
+async def server(cluster: support.Cluster, store: SqliteStore, pki: FrontProxy) -> AsyncIterator[Runner]:
     import kubernetes
 
     conf = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=conf)
     kube = Kube(conf)
-    cert, key = pki["serving"]
+    cert, key = pki.serving
     settings = ArchiveServerSettings(
         port=_free_port(), bind="127.0.0.1", tls_cert=str(cert), tls_key=str(key), direct_port=0
     )
@@ -185,17 +118,17 @@ async def server(cluster: support.Cluster, store: SqliteStore, pki: dict[str, An
     await kube.close()
 
 
-def client_ssl(pki: dict[str, Any], cert: str | None = "proxy_client") -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cadata=pki["serving_ca"].pem)
+def client_ssl(pki: FrontProxy, cert: str | None = "proxy_client") -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=pki.serving_ca.pem)
     if cert:
-        crt, key = pki[cert]
+        crt, key = getattr(pki, cert)
         ctx.load_cert_chain(str(crt), str(key))
     return ctx
 
 
 async def get(
     runner: Runner,
-    pki: dict[str, Any],
+    pki: FrontProxy,
     path: str,
     *,
     user: str | None = "alice",
@@ -217,7 +150,7 @@ async def get(
 # --- identity ---------------------------------------------------------------------------------
 
 
-async def test_served_with_the_front_proxy_certificate(server: Runner, pki: dict[str, Any]) -> None:
+async def test_served_with_the_front_proxy_certificate(server: Runner, pki: FrontProxy) -> None:
     code, ctype, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs")
     assert code == 200, text
     body = json.loads(text)
@@ -235,7 +168,7 @@ async def test_served_with_the_front_proxy_certificate(server: Runner, pki: dict
     assert (code, ctype, log) == (200, "text/plain; charset=utf-8", "disk full\n")
 
 
-async def test_without_a_certificate_nothing_is_served(server: Runner, pki: dict[str, Any]) -> None:
+async def test_without_a_certificate_nothing_is_served(server: Runner, pki: FrontProxy) -> None:
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", cert=None, user="carol")
     assert code == 401
     body = json.loads(text)
@@ -244,21 +177,21 @@ async def test_without_a_certificate_nothing_is_served(server: Runner, pki: dict
     assert "backup" not in text
 
 
-async def test_a_bare_remote_user_header_is_not_an_identity(server: Runner, pki: dict[str, Any]) -> None:
+async def test_a_bare_remote_user_header_is_not_an_identity(server: Runner, pki: FrontProxy) -> None:
     for path in (f"{BASE}/runs", f"{BASE}/namespaces/team-b/runs", BASE):
         code, _, text = await get(server, pki, path, cert=None, user="system:admin", groups=("system:masters",))
         assert code == 401, (path, text)
         assert "secret-job" not in text
 
 
-async def test_a_foreign_certificate_is_refused_by_the_handshake(server: Runner, pki: dict[str, Any]) -> None:
+async def test_a_foreign_certificate_is_refused_by_the_handshake(server: Runner, pki: FrontProxy) -> None:
     # TLS 1.3: the client learns of the refusal as the server's alert/close, before any HTTP answer.
     with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientSSLError, aiohttp.ClientOSError)):
         await get(server, pki, f"{BASE}/namespaces/team-a/runs", cert="foreign", user="carol")
 
 
 async def test_a_certificate_of_the_right_ca_but_not_an_allowed_name_is_refused(
-    server: Runner, pki: dict[str, Any]
+    server: Runner, pki: FrontProxy
 ) -> None:
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", cert="wrong_cn", user="carol")
     assert code == 401
@@ -266,7 +199,7 @@ async def test_a_certificate_of_the_right_ca_but_not_an_allowed_name_is_refused(
     assert "backup" not in text
 
 
-async def test_discovery_and_health(server: Runner, pki: dict[str, Any]) -> None:
+async def test_discovery_and_health(server: Runner, pki: FrontProxy) -> None:
     # The aggregator's availability checks carry its certificate but no user.
     code, _, text = await get(server, pki, BASE, user=None)
     assert code == 200
@@ -283,7 +216,7 @@ async def test_discovery_and_health(server: Runner, pki: dict[str, Any]) -> None
 # --- authorization (RBAC as the API server decides it) ------------------------------------------
 
 
-async def test_a_user_without_rbac_on_a_namespace_sees_nothing_of_it(server: Runner, pki: dict[str, Any]) -> None:
+async def test_a_user_without_rbac_on_a_namespace_sees_nothing_of_it(server: Runner, pki: FrontProxy) -> None:
     # alice: `view` through a RoleBinding in team-a only (view aggregates the chart's archive role).
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-b/runs")
     assert code == 403
@@ -299,13 +232,13 @@ async def test_a_user_without_rbac_on_a_namespace_sees_nothing_of_it(server: Run
     assert (await get(server, pki, f"{BASE}/namespaces/team-a/runs", user="bob"))[0] == 403
 
 
-async def test_a_cluster_wide_viewer_reads_every_namespace(server: Runner, pki: dict[str, Any]) -> None:
+async def test_a_cluster_wide_viewer_reads_every_namespace(server: Runner, pki: FrontProxy) -> None:
     code, _, text = await get(server, pki, f"{BASE}/runs", user="carol")
     assert code == 200
     assert {i["metadata"]["namespace"] for i in json.loads(text)["items"]} == {"team-a", "team-b"}
 
 
-async def test_logs_need_the_log_subresource(server: Runner, pki: dict[str, Any]) -> None:
+async def test_logs_need_the_log_subresource(server: Runner, pki: FrontProxy) -> None:
     # dave may list and get `runs` in team-a, but was never granted `runs/log`.
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", user="dave")
     assert code == 200
@@ -318,7 +251,7 @@ async def test_logs_need_the_log_subresource(server: Runner, pki: dict[str, Any]
 # --- reading ------------------------------------------------------------------------------------
 
 
-async def test_filters_csv_and_paging(server: Runner, pki: dict[str, Any]) -> None:
+async def test_filters_csv_and_paging(server: Runner, pki: FrontProxy) -> None:
     ns = f"{BASE}/namespaces/team-a/runs"
     code, ctype, text = await get(server, pki, ns, params={"result": "failed", "format": "csv"})
     assert code == 200 and ctype.startswith("text/csv")
@@ -338,7 +271,7 @@ async def test_filters_csv_and_paging(server: Runner, pki: dict[str, Any]) -> No
     assert len(rest["items"]) == 1 and len(set(seen)) == 4 and "continue" not in rest["metadata"]
 
 
-async def test_kubectl_get_asks_for_a_table(server: Runner, pki: dict[str, Any]) -> None:
+async def test_kubectl_get_asks_for_a_table(server: Runner, pki: FrontProxy) -> None:
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", params={"job": "backup"}, accept=accept)
     body = json.loads(text)
@@ -348,7 +281,7 @@ async def test_kubectl_get_asks_for_a_table(server: Runner, pki: dict[str, Any])
     assert body["rows"][0]["object"]["metadata"]["namespace"] == "team-a"
 
 
-async def test_get_one_run_with_its_reply(server: Runner, pki: dict[str, Any]) -> None:
+async def test_get_one_run_with_its_reply(server: Runner, pki: FrontProxy) -> None:
     ns = f"{BASE}/namespaces/team-a/runs"
     brief = json.loads((await get(server, pki, ns, params={"job": "brief"}))[2])["items"][0]
     code, _, text = await get(server, pki, f"{ns}/brief~{brief['runId']}")  # latest attempt
@@ -376,7 +309,7 @@ async def test_get_one_run_with_its_reply(server: Runner, pki: dict[str, Any]) -
     ],
 )
 async def test_malformed_filters_get_400_naming_the_parameter(
-    server: Runner, pki: dict[str, Any], params: dict[str, str], message: str
+    server: Runner, pki: FrontProxy, params: dict[str, str], message: str
 ) -> None:
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs", params=params)
     body = json.loads(text)
@@ -384,7 +317,7 @@ async def test_malformed_filters_get_400_naming_the_parameter(
     assert body["message"].startswith(message), body["message"]
 
 
-async def test_a_malformed_run_name_gets_400(server: Runner, pki: dict[str, Any]) -> None:
+async def test_a_malformed_run_name_gets_400(server: Runner, pki: FrontProxy) -> None:
     code, _, text = await get(server, pki, f"{BASE}/namespaces/team-a/runs/backup")
     assert code == 400 and json.loads(text)["message"].startswith("name: expected <job>~<runId>~<attempt>")
 
@@ -415,19 +348,11 @@ PLUGIN = Path(sys.executable).parent / "kubectl-openclaw"
 
 
 @pytest.fixture
-async def aggregated(
-    cluster: support.Cluster, server: Runner, pki: dict[str, Any], tmp_path: Path
-) -> AsyncIterator[dict[str, Path]]:
+async def aggregated(server: Runner, pki: FrontProxy) -> AsyncIterator[dict[str, Path]]:
     """The archive registered with the emulated API server's aggregator; a kubeconfig per user."""
-    tokens = {"alice-token": ("alice", []), "carol-token": ("carol", [])}
-    upstream = Aggregated(f"https://127.0.0.1:{server.ports['aggregated']}", client_ssl(pki), tokens)
-    cluster.emulator.aggregated["archive.cron.openclaw.io"] = upstream
-    configs = {
-        user: support.write_kubeconfig(tmp_path / f"{user}.kubeconfig", cluster.url, token=f"{user}-token")
-        for user in ("alice", "carol", "anonymous")
-    }
-    yield configs
-    del cluster.emulator.aggregated["archive.cron.openclaw.io"]
+    pki.register(server.ports["aggregated"])
+    yield {user: pki.kubeconfig(user) for user in ("alice", "carol", "anonymous")}
+    pki.unregister()
 
 
 async def sh(*argv: str | Path) -> subprocess.CompletedProcess[str]:
