@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive bench-archive-api run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -68,6 +68,9 @@ bench-burst:  ## 1,000 jobs due in the same second: slot -> last Pod create, cre
 
 bench-archive:  ## 1,000,000 archived runs in SQLite: p50/p99 of history queries (goal < 100 ms)
 	$(PY) hack/bench_archive.py
+
+bench-archive-api:  ## the archive API's history page over HTTP: direct, and aggregated with SubjectAccessReview
+	$(PY) hack/bench_archive_api.py
 
 run:  ## the operator against the current kube context (applies the CRDs first; standalone)
 	kubectl apply --server-side -f crds/
