@@ -473,6 +473,16 @@ def test_archive_without_the_aggregated_api() -> None:
     assert "archive-tls" not in {m["name"] for m in container(objs)["volumeMounts"]}
 
 
+def test_networkpolicy_lets_the_aggregator_in() -> None:
+    values = {"networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}}}
+    (np,) = find(render(values), "NetworkPolicy")
+    archive = [r for r in np["spec"]["ingress"] if {"port": 8443, "protocol": "TCP"} in r["ports"]]
+    assert archive == [{"ports": [{"port": 8443, "protocol": "TCP"}], "from": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]}]
+    values["archive"] = {"enabled": False}
+    (np,) = find(render(values), "NetworkPolicy")
+    assert all({"port": 8443, "protocol": "TCP"} not in r["ports"] for r in np["spec"]["ingress"])
+
+
 def test_archive_disabled_renders_none_of_it() -> None:
     objs = render({"archive": {"enabled": False}})
     assert not find(objs, "APIService") and not find(objs, "PersistentVolumeClaim")
