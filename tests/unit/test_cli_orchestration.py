@@ -100,7 +100,11 @@ def test_backfill_wait_reports_progress_from_status(cluster: Any) -> None:
     r = plugin(cluster, "backfill", "nightly", "--from", n.rfc3339(start), "--to", n.rfc3339(end), "--id", "feb",
                "--wait", "--timeout", "5")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines()[-1] == "backfill feb: Completed, 3/3 started"
+    assert r.stdout.splitlines() == [
+        f"{REF}/nightly backfill feb already requested (each slot runs once)",
+        "backfill feb: Completed, 3/3 started",
+        "backfill feb: Completed, 3/3 started",
+    ]
     assert json.loads(text)["id"] == "feb"
 
 

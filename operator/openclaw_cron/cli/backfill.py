@@ -61,6 +61,8 @@ def cmd_backfill(ctx: Ctx) -> int:
     current = status_of(job).get("backfill") or {}
     if (meta.get("annotations") or {}).get(bf.ANNOTATION) == text or current.get("id") == rid:
         print(f"{SINGULAR_REF}/{a.name} backfill {rid} already requested (each slot runs once)", file=ctx.out)
+        if current.get("id") == rid:
+            print(progress(current), file=ctx.out)
     else:
         cluster.merge_patch(a.name, {"metadata": {"annotations": {bf.ANNOTATION: text}}})
         print(
