@@ -404,3 +404,53 @@ async def test_a_port_in_use_does_not_stop_the_operator(store: SqliteStore) -> N
             assert runner.ports == {}
         finally:
             await runner.stop()
+
+
+# --- identity details ---------------------------------------------------------------------------
+
+
+def test_identity_headers_as_the_configmap_names_them() -> None:
+    from multidict import CIMultiDict
+
+    from openclaw_cron.archive.auth import FrontProxy as Proxy
+    from openclaw_cron.archive.auth import user_from_headers
+
+    proxy = Proxy.from_configmap(
+        {
+            "requestheader-client-ca-file": "PEM",
+            "requestheader-allowed-names": "[]",
+            "requestheader-username-headers": '["X-Forwarded-User", "X-Remote-User"]',
+            "requestheader-group-headers": '["X-Remote-Group"]',
+            "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+        }
+    )
+    assert proxy.allowed_names == [] and proxy.username_headers == ["X-Forwarded-User", "X-Remote-User"]
+    headers = CIMultiDict(
+        [
+            ("X-Remote-User", "alice"),
+            ("X-Remote-Group", "devs"),
+            ("X-Remote-Group", "system:authenticated"),
+            ("X-Remote-Extra-Scopes", "a"),
+            ("X-Remote-Extra-Scopes", "b"),
+            ("X-Remote-Extra-Example.com%2fteam", "blue"),
+        ]
+    )
+    user = user_from_headers(headers, proxy)
+    assert user is not None
+    assert (user.name, user.groups) == ("alice", ("devs", "system:authenticated"))
+    assert dict(user.extra) == {"scopes": ("a", "b"), "example.com/team": ("blue",)}
+    assert user_from_headers(CIMultiDict([("X-Remote-Group", "devs")]), proxy) is None
+    assert user_from_headers(CIMultiDict([("X-Forwarded-User", "bob"), ("X-Remote-User", "x")]), proxy).name == "bob"  # type: ignore[union-attr]
+
+
+async def test_decisions_are_cached_per_identity(server: Runner, pki: FrontProxy, cluster: support.Cluster) -> None:
+    def reviews() -> int:
+        return sum(1 for c in cluster.emulator.calls if c.resource == "subjectaccessreviews")
+
+    before = reviews()
+    for _ in range(3):
+        assert (await get(server, pki, f"{BASE}/namespaces/team-a/runs", user="carol"))[0] == 200
+    assert reviews() == before + 1
+    await get(server, pki, f"{BASE}/namespaces/team-a/runs", user="carol", groups=("other",))
+    await get(server, pki, f"{BASE}/namespaces/team-b/runs", user="carol")
+    assert reviews() == before + 3
