@@ -4,7 +4,7 @@
 #
 # The podman path (as root) installs podman, buildah, runc and debootstrap from Debian's packages when
 # they are missing, makes a bookworm base with Debian's python3 by debootstrap (stripped to what Python
-# needs, ~85 MB), `podman import`s it as localhost/openclaw-cron-base:<hash of its recipe> and keeps the
+# needs, ~65 MB), `podman import`s it as localhost/openclaw-cron-base:<hash of its recipe> and keeps the
 # rootfs tarball in .cache/image/, so a later build (or a wiped podman store) reuses it. The Dockerfile
 # is the same for both paths; only --build-arg PYTHON_IMAGE points at the local base. What this
 # machine needs stays on the command line: host network and the host's CA bundle for PyPI during the
@@ -50,19 +50,28 @@ podman=(podman --runtime "$runc")
 
 # --- the base: debootstrap + Debian's python3, stripped -------------------------------------
 # Kept: python3 with venv (the builder stage makes the venv with it), dash and coreutils (RUN steps),
-# CA certificates, libc and the libraries Python's modules load. Purged: apt, dpkg's helpers, PAM,
-# login, util-linux, perl, debconf, docs, man pages, locales and iconv modules (Python needs none).
+# CA certificates, libc and the libraries Python's modules load. Purged: apt, PAM, login, util-linux,
+# perl, bash, debconf, the openssl CLI, Kerberos/NIS and Berkeley DB (only `nis` and `dbm.ndbm` use
+# them), docs, man pages, locales, iconv modules, dpkg's per-package files (its status stays, for
+# scanners), and the stdlib's pydoc data, tests, IDLE and Tk (Python's own code needs none).
 include=python3,python3-venv,ca-certificates
 purge1="apt libapt-pkg6.0 adduser debian-archive-keyring gpgv e2fsprogs libext2fs2 libss2 logsave
   login passwd libpam-modules libpam-modules-bin libpam-runtime libpam0g util-linux util-linux-extra mount
   bsdutils libsmartcols1 libblkid1 libmount1 sysvinit-utils hostname ncurses-bin init-system-helpers
   libsystemd0 libudev1 libgnutls30 libnettle8 libhogweed6 libp11-kit0 libtasn1-6 libidn2-0 libunistring2
   libgcrypt20 libgpg-error0 liblz4-1 libxxhash0 libseccomp2 python3-lib2to3 libsemanage2 libsemanage-common
-  libsepol2 libaudit1 libaudit-common libcap-ng0"
-purge2="debconf perl-base diffutils"  # last: the purges above run their scripts with these
+  libsepol2 libaudit1 libaudit-common libcap-ng0 openssl libdb5.3 libtirpc3 libtirpc-common libnsl2
+  libgssapi-krb5-2 libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libcom-err2"
+purge2="debconf perl-base diffutils bash"  # last: the purges above run their scripts with these
 strip_paths="var/lib/apt var/cache/apt var/cache/debconf usr/share/doc usr/share/man usr/share/locale
-  usr/share/info usr/share/lintian usr/share/common-licenses usr/lib/x86_64-linux-gnu/gconv var/log/*"
-recipe="$suite $mirror $include | $purge1 | $purge2 | $strip_paths | v1"
+  usr/share/info usr/share/lintian usr/share/common-licenses usr/lib/x86_64-linux-gnu/gconv var/log/*
+  usr/lib/python3.11/pydoc_data usr/lib/python3.11/test usr/lib/python3.11/idlelib usr/lib/python3.11/tkinter
+  usr/lib/python3.11/turtledemo usr/lib/python3.11/turtle.py var/lib/dpkg/info"
+# The standard library as bytecode only (as the Dockerfile keeps third-party code): -12 MB.
+stdlib=/usr/lib/python3.11
+stdlib_bytecode="python3 -m compileall -q -b -j 0 $stdlib && find $stdlib -name '*.py' -delete"
+stdlib_bytecode+=" && find $stdlib -name __pycache__ -prune -exec rm -rf {} +"
+recipe="$suite $mirror $include | $purge1 | $purge2 | $strip_paths | $stdlib_bytecode | v3"
 hash=$(printf '%s' "$recipe" | sha256sum | cut -c1-12)
 base=localhost/openclaw-cron-base:$suite-$hash
 tarball=$cache/base-$suite-$hash.tar
@@ -85,15 +94,21 @@ if ! "${podman[@]}" image exists "$base"; then
       # shellcheck disable=SC2115,SC2086  # $rootfs is set; globs in $path are intended
       rm -rf "$rootfs"/$path
     done
-    chroot "$rootfs" python3 -c 'import ssl, sqlite3, zoneinfo, ctypes, venv, ensurepip' \
+    chroot "$rootfs" /bin/sh -c "$stdlib_bytecode" >>"$cache/debootstrap.log" 2>&1
+    modules="ssl, hashlib, lzma, bz2, zlib, uuid, decimal, sqlite3, zoneinfo, ctypes, venv, ensurepip, asyncio"
+    chroot "$rootfs" python3 -c "import $modules; zoneinfo.ZoneInfo('America/Los_Angeles')" \
       || { echo "build-image: the stripped base lost part of Python" >&2; exit 1; }
     tar --numeric-owner -C "$rootfs" -cf "$tarball.tmp" .
+    find "$cache" -maxdepth 1 -name "base-$suite-*.tar" ! -name "${tarball##*/}.tmp" -delete  # older recipes
     mv "$tarball.tmp" "$tarball"
     rm -rf "$rootfs"
   fi
   "${podman[@]}" import --message "debootstrap $suite + python3 ($hash)" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' "$tarball" "$base" >/dev/null
+  for old in $("${podman[@]}" images --format '{{.Repository}}:{{.Tag}}' "${base%:*}"); do
+    [ "$old" = "$base" ] || "${podman[@]}" rmi "$old" >/dev/null 2>&1 || true  # an older recipe's base
+  done
 fi
 echo "build-image: base $base ($(( $(date +%s) - started )) s so far)"
 
