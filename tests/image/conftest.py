@@ -37,11 +37,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _remove_orphans(cli: list[str]) -> None:
     """Remove containers a dead test process left (its PID is in their label); live runs' stay."""
-    listed = run(cli, "ps", "-a", "--filter", f"label={CONTAINER_PARENT_LABEL}", "--format", "{{.ID}} {{.Labels}}")
+    label = f'{{{{.Label "{CONTAINER_PARENT_LABEL}"}}}}' if Path(cli[0]).name == "docker" else None
+    label = label or f'{{{{index .Labels "{CONTAINER_PARENT_LABEL}"}}}}'
+    listed = run(cli, "ps", "-a", "--filter", f"label={CONTAINER_PARENT_LABEL}", "--format", "{{.ID}} " + label)
     for line in listed.stdout.splitlines():
-        cid, _, labels = line.partition(" ")
-        marker = f"{CONTAINER_PARENT_LABEL}:"
-        pid = labels.split(marker, 1)[1].split(" ", 1)[0].strip("]").strip() if marker in labels else ""
+        cid, _, pid = line.partition(" ")
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             run(cli, "rm", "--force", cid)
 
