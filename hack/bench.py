@@ -576,7 +576,7 @@ def run(args: argparse.Namespace) -> Result:
                 profiler = start_profiler(operator.pid, min(args.profile, end - now - 2), workdir)
                 args.profile = 0 if profiler is None else args.profile
             if args.burst and now > first_slot + 1 and len(emulator.pod_creates) >= jobs:
-                end = min(end, now + 3.0)  # all created: a few more seconds for the status writes
+                end = min(end, now + 8.0)  # all created: time for the (held-back) status writes
             if now >= next_print:
                 s = samples[-1]
                 print(

@@ -200,6 +200,9 @@ BUILTIN_TYPES = [
     ),
     ResourceType("", "v1", "secrets", "Secret"),
     ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    ResourceType(
+        "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",), subresources=("status",)
+    ),
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
     ResourceType("", "v1", "services", "Service", short_names=("svc",), categories=("all",), subresources=("status",)),
     ResourceType("", "v1", "events", "Event", short_names=("ev",)),
@@ -846,6 +849,17 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     def _select(self, rt: ResourceType, ns: str | None, params: dict[str, str]) -> list[JSON]:
         labels = parse_label_selector(params.get("labelSelector"))
         fields = parse_field_selector(params.get("fieldSelector"))
+        if params.get("labelSelector") and rt.from_storage is None:
+            # Labels are matched before copying, as kube-apiserver's watch cache does: a
+            # deletecollection of one run's Pods must not deep-copy the whole namespace.
+            raw = [
+                obj.raw
+                for (key, obj_ns, _), obj in list(self._objects.items())
+                if key == rt.key and not obj.deleted and (ns is None or obj_ns == ns)
+            ]
+            chosen = [self._encode(rt, copy.deepcopy(o)) for o in raw if labels(o["metadata"].get("labels") or {})]
+            chosen.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            return [o for o in chosen if fields(o)]
         return [o for o in self._list(rt, ns) if labels(o["metadata"].get("labels") or {}) and fields(o)]
 
     def _list_response(self, rt: ResourceType, ns: str | None, params: dict[str, str]) -> JSON:
