@@ -60,7 +60,7 @@ def run_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
 @kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
 def pod_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
     sched = scheduler(memo)
-    sched.rt.inflight.discard(body.get("metadata", {}).get("name", ""))
+    sched.rt.inflight.pop(body.get("metadata", {}).get("name", ""), None)
     phase = (body.get("status") or {}).get("phase")
     sched.pod_changed(body, finished_or_gone=type == "DELETED" or phase in ("Succeeded", "Failed"))
 

@@ -32,7 +32,7 @@ from . import metrics
 from . import naming as n
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier
-from .pods import JobRef, PodView, render_pod
+from .pods import JobRef, PodView, pod_view, render_pod
 from .reconcile import Context, Event, JobView, Plan, reconcile
 from .settings import Settings
 from .validation import FieldError
@@ -41,6 +41,8 @@ log = logging.getLogger("openclaw_cron")
 SECRET_CACHE_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = 5.0
 DELETE_MEMORY_SECONDS = 30.0
+#: Seconds a Pod we created may be missing from the Pod watch before we read it from the API.
+INFLIGHT_GRACE = 10.0
 #: An invalid job (e.g. its token Secret is missing) looks again this soon.
 INVALID_RECHECK_SECONDS = 30.0
 #: How long status writes may wait after a pass that only started Pods (see quiet).
@@ -66,8 +68,8 @@ class Runtime:
     settings: Settings
     kube: Kube
     notifier: Notifier | None = None
-    #: Pods created by us and not yet seen in the index (for the global cap).
-    inflight: set[str] = field(default_factory=set)
+    #: Pods created by us and not yet seen in the index (for the global cap): name → since.
+    inflight: dict[str, float] = field(default_factory=dict)
     secrets: dict[tuple[str, str, str], tuple[float, FieldError | None]] = field(default_factory=dict)
     #: Pods we asked to delete, until when we do not ask again.
     deleting: dict[str, float] = field(default_factory=dict)
@@ -94,6 +96,8 @@ class JobState:
     #: runs before the Pod watch shows those Pods, since that pass would otherwise not see them.
     deferred: dict[str, Any] | None = None
     deferred_pods: set[str] = field(default_factory=set)
+    #: Pods whose create got no clear answer; read from the API by the next pass.
+    uncertain: set[str] = field(default_factory=set)
     #: Queue position: due time (epoch seconds) and a token that invalidates older heap entries.
     due: float = 0.0
     token: int = 0
@@ -387,6 +391,7 @@ class Scheduler:
         job = job_view(current, now)
         try:
             pods = list(self.pods.get(st.uid, []))
+            await self._resolve_uncertain(st, job, pods)
             if st.deferred is not None and not st.deferred_pods <= {p.name for p in pods}:
                 # Pods started by an earlier pass whose status write was held back, not yet in
                 # the index (a lagging watch, a slow create): put them on record first.
@@ -394,7 +399,7 @@ class Scheduler:
                 current = newer(st.body, st.ours)
                 job = job_view(current, now)
             extra_errors = await self._secret_errors(job)
-            gone = await self._confirm_gone(job, pods)
+            gone = await self._confirm_gone(job, pods)  # may add Pods the watch has not shown
             active = {a.get("podName") for a in job.status.get("active", [])}
             refused = {pod: why for pod, why in rt.refused.items() if pod in active}
             if st.deleted:
@@ -419,7 +424,8 @@ class Scheduler:
                 st.seen = time.monotonic()
                 plan = reconcile(job, pods, dataclasses.replace(ctx, global_free=self._global_free()))
             if plan.spec is not None:
-                rt.inflight.update(n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts)
+                mono = time.monotonic()
+                rt.inflight.update((n.pod_name(job.ref.name, s.scheduled, s.attempt), mono) for s in plan.starts)
             # a manual run's id comes from the clock, so only deterministic starts may wait
             manual = any(s.trigger == "Manual" for s in plan.starts)
             if plan.starts and not manual and quiet(plan) and st.hold_until is None:
@@ -427,10 +433,10 @@ class Scheduler:
             defer = st.hold_until is not None and now < st.hold_until and quiet(plan) and not manual
             if not defer:
                 st.hold_until = None
-            else:
+            await self._apply(st, current, job, plan, now, write_status=not defer)
+            if defer:  # the Pods exist now; their record waits (see quiet)
                 st.deferred = plan.status
                 st.deferred_pods |= {n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts}
-            await self._apply(st, current, job, plan, now, write_status=not defer)
             for pod in refused:  # recorded by this pass, and written
                 rt.refused.pop(pod, None)
             if plan.delete_job:
@@ -443,6 +449,8 @@ class Scheduler:
                 due = min(due, min(st.prune.values()) - time.monotonic() + time.time() + self._prune_delay())
             if extra_errors:
                 due = min(due, time.time() + INVALID_RECHECK_SECONDS)
+            if any(a.get("podName") not in {p.name for p in pods} for a in plan.status.get("active", [])):
+                due = min(due, time.time() + INFLIGHT_GRACE)  # follow up on a Pod the watch has not shown
             return due
         except Conflict:
             fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)
@@ -473,7 +481,7 @@ class Scheduler:
         if cap <= 0:
             return None
         running = {p.name for store in self.pods.values() for p in store if not p.finished}
-        return max(0, cap - len(running | self.rt.inflight))
+        return max(0, cap - len(running | self.rt.inflight.keys()))
 
     async def _secret_errors(self, job: JobView) -> tuple[FieldError, ...]:
         """A missing token Secret makes the job invalid (checked at most every 30 s)."""
@@ -503,16 +511,46 @@ class Scheduler:
         rt.secrets[cache_key] = (time.monotonic(), error)
         return (error,) if error else ()
 
+    async def _resolve_uncertain(self, st: JobState, job: JobView, pods: list[PodView]) -> None:
+        """Pods whose create failed without a clear answer (reset, timeout, 5xx after retries).
+
+        The API may have created them all the same; the index shows them only when the watch
+        does. Read them, so that the reconciler adopts an existing one instead of planning a
+        newer slot over it (and losing the run).
+        """
+        seen = {p.name for p in pods}
+        for name in sorted(st.uncertain):
+            if name not in seen:
+                body = await self.rt.kube.get_pod(job.ref.namespace, name)
+                view = pod_view(body) if body is not None else None
+                if view is not None and view.owner_uid == job.ref.uid:
+                    pods.append(view)
+                elif body is None:
+                    self.rt.inflight.pop(name, None)  # never created: it holds no slot of the cap
+            st.uncertain.discard(name)
+
     async def _confirm_gone(self, job: JobView, pods: list[PodView]) -> frozenset[str]:
-        """Active Pods missing from the index: ask the API before calling them deleted."""
+        """Active Pods missing from the index: ask the API before calling them deleted.
+
+        A Pod the API has but the index lacks (a watch that lags or lost events around an API
+        server restart) is added to `pods` as read, so the run is followed all the same. Pods we
+        created a moment ago are left to the watch for `INFLIGHT_GRACE` seconds.
+        """
         seen = {p.name for p in pods}
         missing = [a.get("podName", "") for a in job.status.get("active", []) if a.get("podName") not in seen]
         gone = set()
+        mono = time.monotonic()
         for name in missing:
-            if name in self.rt.inflight:
+            since = self.rt.inflight.get(name)
+            if since is not None and mono - since < INFLIGHT_GRACE:
                 continue
-            if await self.rt.kube.get_pod(job.ref.namespace, name) is None:
+            body = await self.rt.kube.get_pod(job.ref.namespace, name)
+            view = pod_view(body) if body is not None else None
+            if body is None:
+                self.rt.inflight.pop(name, None)
                 gone.add(name)
+            elif view is not None and view.owner_uid == job.ref.uid:
+                pods.append(view)
         return frozenset(gone)
 
     async def _apply(
@@ -532,12 +570,17 @@ class Scheduler:
             for start in plan.starts:
                 pod = n.pod_name(ref.name, start.scheduled, start.attempt)
                 if st.deleted:  # deleted while this pass ran: never a new Pod for it
-                    rt.inflight.discard(pod)
+                    rt.inflight.pop(pod, None)
                     continue
                 try:
                     created = await rt.kube.create_pod(render_pod(ref, plan.spec, start, rt.settings))
+                except (OSError, TimeoutError, aiohttp.ClientError):
+                    st.uncertain.add(pod)  # it may have been created: the next pass asks first
+                    raise
                 except ApiException as exc:
-                    rt.inflight.discard(pod)
+                    rt.inflight.pop(pod, None)
+                    if exc.status is None or exc.status >= 500:
+                        st.uncertain.add(pod)
                     if exc.status is not None and 400 <= exc.status < 500:
                         # the next pass records the run as failed through the usual bookkeeping
                         rt.refused[pod] = f"{exc.status} {exc.reason}: {(exc.body or '')[:600]}"
@@ -550,7 +593,7 @@ class Scheduler:
                     started = f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})"
                     emit(rt, body, job, Event("Normal", "Started", started))
                 else:
-                    rt.inflight.discard(pod)
+                    rt.inflight.pop(pod, None)
                     log.info(
                         "%s/%s: pod %s already exists; run %s was started before",
                         ref.namespace,
