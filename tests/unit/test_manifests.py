@@ -40,6 +40,7 @@ BUILTIN: dict[str, tuple[str, str, str, bool]] = {
     "Namespace": ("", "v1", "namespaces", False),
     "Secret": ("", "v1", "secrets", True),
     "ConfigMap": ("", "v1", "configmaps", True),
+    "PersistentVolumeClaim": ("", "v1", "persistentvolumeclaims", True),
     "Service": ("", "v1", "services", True),
     "ServiceAccount": ("", "v1", "serviceaccounts", True),
     "Pod": ("", "v1", "pods", True),
