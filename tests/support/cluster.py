@@ -328,12 +328,17 @@ class Cluster:
 #: Label on containers the tests start: the test process's PID, so leftovers of a dead one are known.
 CONTAINER_PARENT_LABEL = "io.openclaw.cron.test-parent"
 PR_SET_PDEATHSIG = 1
+# Looked up now, not in the forked child: a dlopen() there could deadlock on a lock another thread
+# (the cluster's loop) held at fork time. None where there is no prctl (not Linux).
+_PRCTL = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
 
 
 def die_with_parent() -> None:
     """preexec_fn: the kernel SIGKILLs the child when the thread that started it exits, so an operator
-    never outlives a crashed or killed test run (it would go on writing to a reused port)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    never outlives a crashed or killed test run (it would go on writing to a reused port). Start
+    processes from a thread that lives as long as they should (the main thread, in tests)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class OperatorProcess:
