@@ -15,9 +15,9 @@ server's own history of every Pod that ever existed (pruned ones included):
   attempt's Pod Succeeded/Failed; every run in `recentRuns` once, with its Pod's result;
 - the operator's `openclaw_cron_runs_total` agrees with the counters (no run counted twice).
 
-API errors must show in `openclaw_cron_api_errors_total{operation,code}`. That metric comes with
-the new core's HTTP client; while the operator does not export it at all, the scenario ends as
-xfail (after all other assertions passed) saying so.
+API errors must show in `openclaw_cron_api_errors_total{operation,code}` (the scheduler's HTTP
+client counts every failed try). The operator runs with `OPENCLAW_CRON_API_TIMEOUT_SECONDS=2`, so a
+5 s answer is past its client timeout.
 """
 
 from __future__ import annotations
@@ -40,16 +40,6 @@ RECOVERY_BOUND = 20.0
 JOBS = {"steady": 0, "flaky": 1}  # job name -> exit code of its runs
 #: Measured figures per scenario, printed at the end of the session (`-s`) for the report.
 RESULTS: list[str] = []
-#: Known bugs of the scheduler these scenarios found (2026-12-01); the xfails go when they are fixed.
-LOST_RUN = (
-    "scheduler: a pass that plans right after a slow or retried Pod create (status write coalesced, "
-    "Pod watch lagging) starts the next slot instead; the earlier run's Pod (scheduled <= lastSlot) is "
-    "never adopted, so it runs and finishes uncounted (and overlaps under Forbid)"
-)
-LOST_ANSWER = (
-    "scheduler: a status patch applied but whose answer was lost is retried with the old "
-    "resourceVersion, meets 409, and the pass's accounting (openclaw_cron_runs_total, Events) is dropped"
-)
 
 
 def _free_port() -> int:
@@ -226,10 +216,8 @@ def assert_each_finished_pod_counted_once(rig: Rig) -> dict[str, int]:
 
 
 def assert_errors_counted(rig: Rig, codes: set[str]) -> None:
-    """The API errors the operator met are in its metrics (xfail while the metric is not exported)."""
+    """The API errors the operator met are in its metrics."""
     text = rig.scrape()
-    if "openclaw_cron_api_errors_total" not in text:
-        pytest.xfail("openclaw_cron_api_errors_total{operation,code} is not exported yet (the new core's client)")
     got = {
         line.split('code="', 1)[1].split('"', 1)[0]
         for line in text.splitlines()
@@ -290,7 +278,6 @@ def test_429_with_retry_after(rig: Rig) -> None:
     assert_errors_counted(rig, {"429"})
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_RUN)
 def test_slow_answers_past_the_client_timeout(rig: Rig) -> None:
     """Pod creates and status writes answer after 5 s (then apply, as a slow etcd does)."""
     rig.begin_fault("slow_answers_past_the_client_timeout")
@@ -302,8 +289,6 @@ def test_slow_answers_past_the_client_timeout(rig: Rig) -> None:
     seconds = recovered(rig)
     runs = assert_each_finished_pod_counted_once(rig)
     record(rig, "slow answers 5 s (3 Pod creates, 3 status patches)", seconds, runs)
-    if "TimeoutError" not in rig.scrape():
-        pytest.xfail("the client's 30 s timeout is fixed: OPENCLAW_CRON_API_TIMEOUT_SECONDS=2 is not read yet")
     assert_errors_counted(rig, {"TimeoutError"})
 
 
@@ -335,7 +320,6 @@ def test_410_gone_on_watch_resume(rig: Rig) -> None:
     record(rig, f"410 Gone on every watch resume (6 s, {rule.hits} refused)", seconds, runs)
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_ANSWER)
 def test_connection_resets(rig: Rig) -> None:
     """Resets before and after the write is applied: a Pod created whose answer was lost is not started twice."""
     rig.begin_fault("connection_resets")
@@ -353,7 +337,6 @@ def test_connection_resets(rig: Rig) -> None:
     assert_errors_counted(rig, {"reset", "ClientConnectionError", "ServerDisconnectedError", "ClientOSError"})
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=False, reason=LOST_RUN)
 def test_api_server_restart_keeps_state(rig: Rig) -> None:
     """The API server goes away for 3 s and comes back on the same port with the same objects."""
     rig.begin_fault("api_server_restart_keeps_state")
@@ -365,3 +348,4 @@ def test_api_server_restart_keeps_state(rig: Rig) -> None:
     runs = assert_each_finished_pod_counted_once(rig)
     record(rig, f"API server restart ({down:.1f}s down)", seconds, runs)
     assert rig.operator.running(), "the operator must ride out an API restart, not exit"
+    assert_errors_counted(rig, {"ClientConnectorError", "ClientOSError", "ServerDisconnectedError"})
