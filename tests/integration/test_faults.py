@@ -232,6 +232,26 @@ def record(rig: Rig, fault: str, seconds: float, runs: dict[str, int]) -> None:
     RESULTS[-1] = RESULTS[-1].replace(f"{rig.label}:", f"{fault}:", 1)
 
 
+def retry_gaps(rig: Rig, codes: set[int]) -> list[float]:
+    """Seconds from each failed operator write to the operator's next try of the same write.
+
+    Only writes that name their object (patch, delete): a create's URL does not say which Pod.
+    """
+    calls = [
+        c
+        for c in list(rig.cluster.emulator.calls)
+        if not c.user_agent.startswith(("kubectl", "simulated-kubelet")) and c.name and c.verb in ("patch", "delete")
+    ]
+    gaps = []
+    for i, call in enumerate(calls):
+        if call.code in codes:
+            same = (call.verb, call.resource, call.namespace, call.name)
+            later = next((c for c in calls[i + 1 :] if (c.verb, c.resource, c.namespace, c.name) == same), None)
+            if later is not None:
+                gaps.append(later.when - call.when)
+    return gaps
+
+
 def keep_running_during(rig: Rig, seconds: float) -> int:
     """Hold the fault `seconds`; returns how many runs finished meanwhile."""
     before = sum(rig.finished(n) for n in JOBS)
@@ -262,6 +282,12 @@ def test_5xx_answers(rig: Rig) -> None:
     runs = assert_each_finished_pod_counted_once(rig)
     record(rig, "5xx (3 x 500, then 50 % 503, 8 s)", seconds, runs)
     assert_errors_counted(rig, {"500", "503"})
+    gaps = retry_gaps(rig, {500, 503})
+    assert gaps, "no failed write was tried again"
+    median = sorted(gaps)[len(gaps) // 2]
+    assert median < 2.5, f"failed writes are not retried promptly (backoff from 0.2 s): {gaps}"
+    if len(gaps) >= 3:  # full jitter: retries do not march in step
+        assert len({round(gap, 2) for gap in gaps}) > 1, f"every retry waited the same: {gaps}"
 
 
 def test_429_with_retry_after(rig: Rig) -> None:
@@ -276,6 +302,9 @@ def test_429_with_retry_after(rig: Rig) -> None:
     runs = assert_each_finished_pod_counted_once(rig)
     record(rig, "429 Retry-After 1 (50 % of writes, 8 s)", seconds, runs)
     assert_errors_counted(rig, {"429"})
+    gaps = retry_gaps(rig, {429})
+    assert gaps, "no throttled write was tried again"
+    assert min(gaps) >= 0.9, f"a throttled write was retried before its Retry-After of 1 s: {gaps}"
 
 
 def test_slow_answers_past_the_client_timeout(rig: Rig) -> None:
