@@ -7,6 +7,8 @@
         operator = cluster.start_operator()        # a separate process with KUBECONFIG
         cluster.kubectl("apply", "-f", "job.yaml")
         wait_for(lambda: cluster.pods(), 30)
+        cluster.faults.add("error", code=503, probability=0.3, times=None)  # faults.py; docs/faults.md
+        cluster.restart_api(down=3.0)              # same port, objects and resourceVersions
 
 Known gaps versus a real kube-apiserver (deliberate; tests must not depend on them):
 - no authn/authz of requests (any token works), no admission webhooks, no TLS; RBAC objects are stored and
