@@ -4,7 +4,7 @@
 #
 # The podman path (as root) installs podman, buildah, runc and debootstrap from Debian's packages when
 # they are missing, makes a bookworm base with Debian's python3 by debootstrap (stripped to what Python
-# needs, ~65 MB), `podman import`s it as localhost/openclaw-cron-base:<hash of its recipe> and keeps the
+# needs, 59 MB), `podman import`s it as localhost/openclaw-cron-base:<hash of its recipe> and keeps the
 # rootfs tarball in .cache/image/, so a later build (or a wiped podman store) reuses it. The Dockerfile
 # is the same for both paths; only --build-arg PYTHON_IMAGE points at the local base. What this
 # machine needs stays on the command line: host network and the host's CA bundle for PyPI during the
