@@ -378,3 +378,25 @@ def test_api_server_restart_keeps_state(rig: Rig) -> None:
     record(rig, f"API server restart ({down:.1f}s down)", seconds, runs)
     assert rig.operator.running(), "the operator must ride out an API restart, not exit"
     assert_errors_counted(rig, {"ClientConnectorError", "ClientOSError", "ServerDisconnectedError"})
+
+
+def test_seeded_mix_of_every_fault(rig: Rig) -> None:
+    """All of it at once for 10 s (reproducible with FAULT_SEED): errors, throttling, stalls, resets, cuts."""
+    rig.begin_fault("seeded_mix_of_every_fault")
+    faults = rig.cluster.faults
+    faults.add("error", code=503, probability=0.15, times=None)
+    faults.add("error", verb="patch", code=429, retry_after=1, probability=0.15, times=None)
+    faults.add("reset", probability=0.05, times=None)
+    faults.add("reset", verb="create", resource="pods", after_apply=True, probability=0.2, times=None)
+    faults.add("slow", seconds=3, probability=0.05, times=None)
+    faults.add("drop-watch", seconds=2, probability=0.5, times=None)
+    faults.add("gone", probability=0.3, times=None)
+    rig.cluster.disconnect_watches()
+    during = keep_running_during(rig, 10)
+    rig.end_fault()
+    assert during >= 1, "no run finished under the mix"
+    actions = sorted({h.action for h in faults.hits})
+    seconds = recovered(rig)
+    runs = assert_each_finished_pod_counted_once(rig)
+    record(rig, f"seeded mix for 10 s ({', '.join(actions)})", seconds, runs)
+    assert_errors_counted(rig, {"503", "429", "ClientOSError", "ServerDisconnectedError", "TimeoutError"})
