@@ -24,6 +24,7 @@ import kopf
 from . import metrics
 from . import naming as n
 from .api import GROUP, PLURAL, VERSION
+from .archive.service import ArchiveService
 from .kube import Kube
 from .notify import Notifier, load_channels
 from .pods import PodView, pod_view
@@ -92,6 +93,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     sched = Scheduler(rt, kwargs["run_pods"])  # kopf injects indexes by name, startup included
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
+    if ours.archive_url:
+        archive = ArchiveService(ours, kube, sched.wake)
+        rt.archive_pending = True  # finished Pods are kept until the store holds them
+
+        def ready(recorder: Any) -> None:
+            rt.recorder, rt.archive_pending = recorder, False
+
+        archive.on_ready = ready
+        await archive.start()
+        memo["archive"] = archive
     memo["scheduler_task"] = asyncio.create_task(sched.run(), name="openclaw-cron scheduler")
 
 
@@ -103,6 +114,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    archive: ArchiveService | None = memo.get("archive")
+    if archive is not None:
+        await archive.stop()
     if sched is None:
         return
     if sched.rt.notifier is not None:

@@ -227,21 +227,36 @@ class Kube:
             raise
         return pod
 
-    async def read_pod_log(self, namespace: str, name: str, limit_bytes: int) -> str | None:
-        """The tail of a Pod's log (at most `limit_bytes`); None when the Pod is gone."""
+    async def read_pod_log(
+        self, namespace: str, name: str, limit_bytes: int, tail_lines: int | None = None
+    ) -> str | None:
+        """At most `limit_bytes` of a Pod's log (of its last `tail_lines` lines); None when it is gone."""
+        query = {"limitBytes": str(limit_bytes)}
+        if tail_lines is not None:
+            query["tailLines"] = str(tail_lines)
         try:
             text: str = await self.request(
-                "GET",
-                self._pods(namespace, name) + "/log",
-                operation="pods.log",
-                query={"limitBytes": str(limit_bytes)},
-                raw=True,
+                "GET", self._pods(namespace, name) + "/log", operation="pods.log", query=query, raw=True
             )
         except ApiException as exc:
             if exc.status in (400, 404):
                 return None
             raise
         return text
+
+    async def read_log_tail(self, namespace: str, name: str, limit_bytes: int) -> str | None:
+        """The END of a Pod's log in at most `limit_bytes` (the log API's `limitBytes` reads the head).
+
+        When the head fills the limit, the log is read again from as many lines before its end
+        as fitted in the head, and the last `limit_bytes` of that are kept.
+        """
+        head = await self.read_pod_log(namespace, name, limit_bytes)
+        if head is None or len(head.encode()) < limit_bytes:
+            return head
+        tail = await self.read_pod_log(namespace, name, 2 * limit_bytes, tail_lines=max(1, head.count("\n")))
+        if tail is None:
+            return head
+        return tail.encode()[-limit_bytes:].decode("utf-8", "ignore")
 
     async def secret_key_exists(self, namespace: str, name: str, key: str) -> bool | None:
         """True/False whether Secret `name` has `key`; None when the Secret does not exist.

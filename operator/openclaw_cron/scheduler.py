@@ -30,6 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from . import metrics
 from . import naming as n
+from .archive.recorder import Recorder
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier
 from .pods import JobRef, PodView, pod_view, render_pod
@@ -77,6 +78,10 @@ class Runtime:
     refused: dict[str, str] = field(default_factory=dict)
     #: Runs each job has waiting for the global cap (job uid → count), for the gauge.
     cap_waiting: dict[str, int] = field(default_factory=dict)
+    #: The run archive (None: not configured). `archive_pending`: configured, store not open yet,
+    #: so finished Pods are kept (not pruned) until it is.
+    recorder: Recorder | None = None
+    archive_pending: bool = False
     #: Fire-and-forget tasks (Event posts), kept referenced until done.
     background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -316,6 +321,8 @@ class Scheduler:
         metrics.forget_job(namespace, name)
         metrics.jobs(len(self.jobs))
         self.rt.cap_waiting.pop(uid, None)
+        if self.rt.recorder is not None:
+            self.rt.recorder.forget_job(uid)
 
     def wake(self, uid: str) -> None:
         st = self.jobs.get(uid)
@@ -434,6 +441,8 @@ class Scheduler:
             if not defer:
                 st.hold_until = None
             await self._apply(st, current, job, plan, now, write_status=not defer)
+            if rt.recorder is not None and not st.deleted:
+                rt.recorder.observe(job.ref, plan.spec, plan.status, pods, plan.finished, now)
             if defer:  # the Pods exist now; their record waits (see quiet)
                 st.deferred = plan.status
                 st.deferred_pods |= {n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts}
@@ -472,6 +481,12 @@ class Scheduler:
                 exc,
             )
             return time.time() + ERROR_BACKOFF_SECONDS
+
+    def _archived(self, uid: str, pod: PodView) -> bool:
+        """Whether the archive holds this Pod's attempt (always, without an archive)."""
+        if self.rt.recorder is not None:
+            return self.rt.recorder.may_prune(uid, pod)
+        return not self.rt.archive_pending
 
     def _prune_delay(self) -> float:
         return self.rt.settings.prune_max_delay_seconds
@@ -645,18 +660,20 @@ class Scheduler:
         """Policy deletions at once; history pruning batched (see prune_batches)."""
         rt, ref = self.rt, job.ref
         mono = time.monotonic()
+        pods = list(self.pods.get(st.uid, []))
+        archived = {p.name for p in pods if self._archived(st.uid, p)}
         for pod, why in plan.deletes:
             if why == "HistoryLimit":
-                st.prune.setdefault(pod, mono)
+                if pod in archived:  # a Pod goes only after its run (and log) is in the archive
+                    st.prune.setdefault(pod, mono)
                 continue
             if rt.deleting.get(pod, 0.0) > mono:
                 continue  # asked already; the watch has not caught up yet
             rt.deleting[pod] = mono + DELETE_MEMORY_SECONDS
             log.info("%s/%s: deleting pod %s (%s)", ref.namespace, ref.name, pod, why)
             await rt.kube.delete_pod(ref.namespace, pod)
-        planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"}
+        planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"} & archived
         st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
-        pods = list(self.pods.get(st.uid, []))
         nxt = plan.status.get("nextRunTime")
         soon = isinstance(nxt, str) and (n.parse_time(nxt) - self.clock()).total_seconds() < self._prune_delay()
         idle = not soon and not plan.status.get("active")
@@ -672,6 +689,8 @@ class Scheduler:
             for name in names:
                 st.prune.pop(name, None)
                 rt.deleting[name] = mono + DELETE_MEMORY_SECONDS
+            if rt.recorder is not None:
+                rt.recorder.pruned(st.uid, group)
         if len(rt.deleting) > 10000:
             rt.deleting = {k: v for k, v in rt.deleting.items() if v > mono}
 

@@ -62,6 +62,13 @@ class Settings:
     gateway_admin_token_file: str = ""
     #: The same for per-job gateways: gateway URL (as in spec.gateway.url) -> token file.
     gateway_admin_token_files: Mapping[str, str] = field(default_factory=dict)
+    #: The run archive's store: `sqlite:///path/archive.db` or a `postgresql://` DSN; "" = no archive.
+    archive_url: str = ""
+    #: Retention: runs older than this, and beyond this many per job, are purged.
+    archive_max_age_days: float = 30.0
+    archive_max_runs_per_job: int = 10_000
+    #: The tail of each run Pod's log kept in the archive.
+    archive_log_tail_bytes: int = 256 * 1024
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -115,6 +122,10 @@ class Settings:
             prune_batch=max(1, int(num("PRUNE_BATCH", cls.prune_batch))),
             prune_max_delay_seconds=float(num("PRUNE_MAX_DELAY_SECONDS", cls.prune_max_delay_seconds, float)),
             notify_config=get("NOTIFY_CONFIG", ""),
+            archive_url=get("ARCHIVE_URL", ""),
+            archive_max_age_days=float(num("ARCHIVE_MAX_AGE_DAYS", cls.archive_max_age_days, float)),
+            archive_max_runs_per_job=int(num("ARCHIVE_MAX_RUNS_PER_JOB", cls.archive_max_runs_per_job)),
+            archive_log_tail_bytes=int(num("ARCHIVE_LOG_TAIL_BYTES", cls.archive_log_tail_bytes)),
             http_condition_hosts=tuple(h.strip() for h in get("HTTP_CONDITION_HOSTS", "").split(",") if h.strip()),
             session_keys=flag("SESSION_KEYS", cls.session_keys),
             gateway_admin_token_file=get("GATEWAY_ADMIN_TOKEN_FILE", "").strip(),

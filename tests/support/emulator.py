@@ -819,6 +819,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if "tailLines" in params:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-int(params["tailLines"]) :]) if int(params["tailLines"]) else ""
+        if "limitBytes" in params:  # as the kubelet does: the first bytes of what tailLines selected
+            text = text.encode()[: int(params["limitBytes"])].decode("utf-8", "ignore")
         return aiohttp.web.Response(text=text, content_type="text/plain")
 
     # --- store -------------------------------------------------------------------------

@@ -402,11 +402,11 @@ async def test_log_tail_bounds_and_flags_truncation() -> None:
 
     async def read_log(namespace: str, pod: str, limit: int) -> str | None:
         asked.append((namespace, pod, limit))
-        return text[:limit]
+        return text[-limit:]  # read_log gives the end of the log (Kube.read_log_tail)
 
     assert await log_tail(read_log, "ns", "p", 100) == (text, False)
     assert await log_tail(read_log, "ns", "p", 50) == (text, False)
-    assert await log_tail(read_log, "ns", "p", 12) == ("line\nline\nli", True)
+    assert await log_tail(read_log, "ns", "p", 12) == ("ne\nline\nline\n"[-12:], True)
     assert asked == [("ns", "p", 101), ("ns", "p", 51), ("ns", "p", 13)]
 
 

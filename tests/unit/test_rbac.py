@@ -34,6 +34,7 @@ NAMESPACED: set[Grant] = (
     | grants("cron.openclaw.io", "openclawcronjobs/status", "get", "patch", "update")
     | grants("cron.openclaw.io", "openclawcronjobs/finalizers", "update")  # blockOwnerDeletion on run Pods
     | grants("", "pods", "get", "list", "watch", "create", "delete", "deletecollection")
+    | grants("", "pods/log", "get")  # the archive keeps each run's log tail
     | grants("", "secrets", "get")  # token Secret exists? never list/watch
     | grants("", "configmaps", "get")  # run conditions on a ConfigMap key
     | grants("", "events", "create", "patch")

@@ -17,6 +17,10 @@
   - apiGroups: [""]
     resources: ["pods"]
     verbs: ["get", "list", "watch", "create", "delete", "deletecollection"]
+  # The run archive keeps the tail of each finished run Pod's log (read before the Pod is pruned).
+  - apiGroups: [""]
+    resources: ["pods/log"]
+    verbs: ["get"]
   # Only `get`: to check that a job's gateway token Secret (and key) exists before a run, so a
   # missing Secret is a clear Ready=False instead of a Pod stuck in CreateContainerConfigError.
   # The token itself is handed to run Pods by secretKeyRef, never read into the operator's output.

@@ -236,9 +236,8 @@ async def capture_reply(
 async def log_tail(read_log: ReadLog, namespace: str, pod: str, limit_bytes: int) -> tuple[str, bool]:
     """(log, truncated): at most `limit_bytes` of the Pod's log; ("", False) when there is none.
 
-    Asks for one byte more than the limit, so "more than fits" is known. The Pod log API's
-    `limitBytes` reads from the start: this is the head of a long log, and its end is in the run
-    record's `message`/`output` (the termination message, `FallbackToLogsOnError` for commands).
+    Asks for one byte more than the limit, so "more than fits" is known. `read_log` gives the end
+    of a long log (`Kube.read_log_tail`), so the cut keeps the end too.
     """
     try:
         text = await read_log(namespace, pod, limit_bytes + 1)
@@ -249,7 +248,10 @@ async def log_tail(read_log: ReadLog, namespace: str, pod: str, limit_bytes: int
         return "", False
     if not text:
         return "", False
-    return _cut(text, limit_bytes)
+    data = text.encode()
+    if len(data) <= limit_bytes:
+        return text, False
+    return data[-limit_bytes:].decode("utf-8", "ignore"), True
 
 
 def _when(text: str | None) -> datetime | None:
