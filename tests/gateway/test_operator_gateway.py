@@ -9,6 +9,9 @@ Pod in a test is one the test asked for.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,8 +38,8 @@ WRONG_TOKEN = "hooks-not-the-right-token"
 class Env:
     """The cluster, the operator and the gateway one module's tests share."""
 
-    def __init__(self, cluster: Cluster, operator: OperatorProcess, gateway: harness.Gateway) -> None:
-        self.cluster, self.operator, self.gateway = cluster, operator, gateway
+    def __init__(self, cluster: Cluster, operator: OperatorProcess, gateway: harness.Gateway, archive: str) -> None:
+        self.cluster, self.operator, self.gateway, self.archive = cluster, operator, gateway, archive
 
     def run_job(self, name: str, spec: dict[str, Any], *, annotate_at_creation: bool = False) -> None:
         """Create a job that only runs on demand and ask for one run now (`kubectl annotate`, or at creation)."""
@@ -83,6 +86,12 @@ class Env:
         ]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def env_of(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in pod["spec"]["containers"][0].get("env", [])}
 
@@ -105,18 +114,29 @@ def secret(name: str, token: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def env(openclaw: harness.Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     """An emulated cluster with the hooks-token Secrets and the operator pointed at the gateway."""
-    cluster = Cluster(Path(tmp_path_factory.mktemp("operator-gateway"))).start()
+    work = Path(tmp_path_factory.mktemp("operator-gateway"))
+    cluster = Cluster(work).start()
     try:
         cluster.apply(secret(TOKEN_SECRET, openclaw.hooks_token), secret(WRONG_SECRET, WRONG_TOKEN))
+        # the gateway's full-access token, for the operator alone (in a cluster: a Secret mounted
+        # into the operator's Pod); the run Pods get only the hooks token
+        admin_token = work / "gateway-admin-token"
+        admin_token.write_text(openclaw.gateway_token)
+        archive_port = free_port()
         operator = cluster.start_operator(
             "--standalone",
             env={
                 "OPENCLAW_CRON_GATEWAY_URL": openclaw.url,
                 "OPENCLAW_CRON_METRICS_PORT": "0",
                 "OPENCLAW_CRON_RESYNC_SECONDS": "2",
+                "OPENCLAW_CRON_NORMAL_EVENTS": "true",
+                "OPENCLAW_CRON_GATEWAY_ADMIN_TOKEN_FILE": str(admin_token),
+                "OPENCLAW_CRON_ARCHIVE_URL": f"sqlite:///{work}/archive.db",
+                "OPENCLAW_CRON_ARCHIVE_PORT": "0",
+                "OPENCLAW_CRON_ARCHIVE_DIRECT_PORT": str(archive_port),
             },
         )
-        yield Env(cluster, operator, openclaw)
+        yield Env(cluster, operator, openclaw, f"http://127.0.0.1:{archive_port}")
     finally:
         cluster.stop()
 
@@ -235,3 +255,33 @@ def test_a_run_started_on_first_sight_has_a_started_event(env: Env) -> None:
     assert rec["result"] == "Succeeded", rec
     reasons = [e["reason"] for e in env.events("firstsight")]
     assert "Started" in reasons, f"a run was started (pod {rec['podName']}) but its Events are {reasons}"
+
+
+def test_the_agents_reply_and_delivery_verdict_are_archived(env: Env, stub_model: harness.StubModel) -> None:
+    """The operator reads the reply from the gateway after the attempt, with its own token."""
+    marker = uuid.uuid4().hex
+    env.run_job("archived", agent_spec(f"Report status {harness.ECHO_MARKER}{marker}"))
+    rec = env.wait_run("archived")["recentRuns"][0]
+    assert rec["result"] == "Succeeded", rec
+    plugin = str(Path(sys.executable).parent / "kubectl-openclaw")
+
+    def history() -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [plugin, "--kubeconfig", str(env.cluster.kubeconfig), "history", "archived", "-n", NS,
+             "--since", "1h", "-o", "json", "--archive-url", env.archive],
+            capture_output=True, text=True, timeout=60, env=env.cluster.env(), check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        data = json.loads(done.stdout)
+        return list(data["items"] if isinstance(data, dict) else data)
+
+    runs = wait_for(history, 60, 0.5, "the run in the archive")
+    [run] = runs
+    assert run["runId"] == rec["runId"] and run["result"] == "Succeeded"
+    assert run["reply"] == f"{harness.REPLY} echo {marker}", run  # the stand-in model's answer
+    assert run["gatewayRunId"] == rec["gatewayRunId"]
+    assert run["delivery"].get("replyDisposition") == "visible", run
+    assert "replyNote" not in run, run
+    token = env.gateway.gateway_token
+    assert token not in json.dumps(env.pods("archived")), "the full-access token never reaches a run Pod"
+    assert token not in json.dumps(env.job("archived")) and token not in env.operator.logs()
