@@ -54,6 +54,9 @@ def container_cli() -> list[str]:
     if cli is None or shutil.which(cli[0]) is None:
         pytest.skip("containers cannot run here: neither podman nor docker is installed (make image installs podman)")
     if run(cli, "image", "inspect", IMAGE).returncode != 0:
+        store = run(cli, "images", "--quiet")
+        if store.returncode != 0:
+            pytest.skip(f"containers cannot run here ({' '.join(cli)} fails): {store.stderr.strip()[-600:]}")
         pytest.fail(f"the image {IMAGE} is not built: run `make image` (or `make test-image`, which builds it)")
     probe = run(cli, "run", "--rm", *hardened(cli), "--entrypoint", "python3", IMAGE, "-c", "print('probe-ok')")
     if probe.returncode != 0 or "probe-ok" not in probe.stdout:
