@@ -33,6 +33,7 @@ from . import naming as n
 from .archive.recorder import Recorder
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier
+from .orchestration.wiring import Orchestration, view_fields
 from .pods import JobRef, PodView, pod_view, render_pod
 from .reconcile import Context, Event, JobView, Plan, reconcile
 from .settings import Settings
@@ -103,6 +104,8 @@ class JobState:
     deferred_pods: set[str] = field(default_factory=set)
     #: Pods whose create got no clear answer; read from the API by the next pass.
     uncertain: set[str] = field(default_factory=set)
+    #: (namespace, name) of the jobs this one depends on (spec.dependsOn), for the reverse map.
+    deps: tuple[tuple[str, str], ...] = ()
     #: Queue position: due time (epoch seconds) and a token that invalidates older heap entries.
     due: float = 0.0
     token: int = 0
@@ -148,6 +151,7 @@ def job_view(body: Mapping[str, Any], now: datetime) -> JobView:
         spec=dict(body.get("spec") or {}),
         status=dict(body.get("status") or {}),
         run_now=(meta.get("annotations") or {}).get(n.ANNOTATION_RUN_NOW) or None,
+        **view_fields(meta.get("annotations")),
     )
 
 
@@ -176,6 +180,7 @@ def quiet(plan: Plan) -> bool:
         or plan.events
         or any(why != "HistoryLimit" for _, why in plan.deletes)
         or plan.notifications
+        or plan.messages
         or plan.missed
         or plan.skipped
         or plan.delete_job
@@ -276,6 +281,12 @@ class Scheduler:
         self.pods = pods
         self.clock = clock
         self.jobs: dict[str, JobState] = {}
+        #: Jobs by namespace, and (namespace, job name) → uids of the jobs that depend on it.
+        self._by_ns: dict[str, dict[str, JobState]] = {}
+        self._dependents: dict[tuple[str, str], set[str]] = {}
+        self.orchestration = Orchestration(
+            rt.kube, lambda ns: [newer(st.body, st.ours) for st in self._by_ns.get(ns, {}).values()]
+        )
         self._heap: list[tuple[float, int, str]] = []
         self._tokens = 0
         self._kick = asyncio.Event()
@@ -301,7 +312,22 @@ class Scheduler:
                 st.seen = time.monotonic()
                 return  # the echo of our own write: the last pass already saw this state
         st.seen = time.monotonic()
+        self._index(st)
         self.wake(uid)
+
+    def _index(self, st: JobState) -> None:
+        """Keep the per-namespace map and the reverse dependency map in step with the job."""
+        meta = st.body["metadata"]
+        ns, name = meta.get("namespace", ""), meta.get("name", "")
+        self._by_ns.setdefault(ns, {})[st.uid] = st
+        deps = tuple((ns, d) for d in ((st.body["spec"].get("dependsOn") or {}).get("jobs") or ()) if d != name)
+        if deps == st.deps:
+            return
+        for key in st.deps:
+            self._dependents.get(key, set()).discard(st.uid)
+        for key in deps:
+            self._dependents.setdefault(key, set()).add(st.uid)
+        st.deps = deps
 
     def pod_changed(self, body: Mapping[str, Any], finished_or_gone: bool) -> None:
         """A run Pod changed: wake its job; a freed slot under the global cap wakes the waiters."""
@@ -318,6 +344,9 @@ class Scheduler:
         if st is not None:
             st.deleted = True
             st.token = -1
+            self._by_ns.get(namespace, {}).pop(uid, None)
+            for key in st.deps:
+                self._dependents.get(key, set()).discard(uid)
         metrics.forget_job(namespace, name)
         metrics.jobs(len(self.jobs))
         self.rt.cap_waiting.pop(uid, None)
@@ -357,6 +386,7 @@ class Scheduler:
         finally:
             for task in list(self._tasks):
                 task.cancel()
+            await self.orchestration.close()
 
     def _dispatch(self, now: float) -> float:
         """Start the passes of every due job; seconds until the next one is due."""
@@ -406,6 +436,7 @@ class Scheduler:
                 current = newer(st.body, st.ours)
                 job = job_view(current, now)
             extra_errors = await self._secret_errors(job)
+            inputs = await self.orchestration.inputs(job, now)  # nothing to read without dependsOn/conditions
             gone = await self._confirm_gone(job, pods)  # may add Pods the watch has not shown
             active = {a.get("podName") for a in job.status.get("active", [])}
             refused = {pod: why for pod, why in rt.refused.items() if pod in active}
@@ -420,6 +451,7 @@ class Scheduler:
                 extra_errors=extra_errors,
                 gone=gone,
                 refused=refused,
+                orchestration=inputs,
             )
             plan = reconcile(job, pods, ctx)
             if plan.starts and time.monotonic() - st.seen > rt.settings.resync_seconds:
@@ -443,6 +475,9 @@ class Scheduler:
             await self._apply(st, current, job, plan, now, write_status=not defer)
             if rt.recorder is not None and not st.deleted:
                 rt.recorder.observe(job.ref, plan.spec, plan.status, pods, plan.finished, now)
+            if plan.finished:  # its dependents decide now, not at their next look
+                for uid in list(self._dependents.get((job.ref.namespace, job.ref.name), ())):
+                    self.wake(uid)
             if defer:  # the Pods exist now; their record waits (see quiet)
                 st.deferred = plan.status
                 st.deferred_pods |= {n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts}
@@ -706,6 +741,9 @@ class Scheduler:
             failures = int(status.get("consecutiveFailures", 0))
             for kind, rec in plan.notifications:
                 rt.notifier.submit(Notification.for_run(notify_spec, kind, ref.namespace, ref.name, rec, failures))
+        if rt.notifier is not None:
+            for message in plan.messages:  # escalation levels and their resolved message
+                rt.notifier.submit(message)
         nxt = status.get("nextRunTime")
         metrics.set_job_state(
             ref.namespace,

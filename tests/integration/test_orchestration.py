@@ -22,14 +22,7 @@ import pytest
 from scenarios import NS, command_job, condition, job, runs, start, status, wait_status
 
 from openclaw_cron import naming as n
-from openclaw_cron import scheduler
 from support import Cluster, wait_for
-
-WIRED = "orchestration=" in Path(scheduler.__file__).read_text()
-pytestmark = pytest.mark.skipif(
-    not WIRED,
-    reason="the scheduler does not pass orchestration inputs to reconcile yet (wiring: docs/orchestration.md)",
-)
 
 
 def after(name: str, *deps: str, **spec: Any) -> dict[str, Any]:

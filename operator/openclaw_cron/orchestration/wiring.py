@@ -31,11 +31,11 @@ def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class Orchestration:
-    """Holds the reader; `bodies` yields the scheduler's cached job objects (metadata, spec, status)."""
+    """Holds the reader; `bodies(namespace)` yields the scheduler's cached job objects there."""
 
-    def __init__(self, kube: Kube, bodies: Callable[[], Iterable[Mapping[str, Any]]]) -> None:
+    def __init__(self, kube: Kube, bodies: Callable[[str], Iterable[Mapping[str, Any]]]) -> None:
         self._bodies = bodies
-        self.reader = KubeReader(kube, lambda ns: [b for b in bodies() if _meta(b).get("namespace") == ns])
+        self.reader = KubeReader(kube, bodies)
 
     async def inputs(self, job: JobView, now: datetime) -> OrchestrationInputs:
         return await gather_inputs(job, parse_spec(job.spec), now, self.reader)
@@ -45,13 +45,10 @@ class Orchestration:
         if not plan.finished:
             return []
         ns, name = job.ref.namespace, job.ref.name
-        specs = [(_meta(b).get("namespace", ""), _meta(b).get("name", ""), b.get("spec") or {}) for b in self._bodies()]
+        bodies = list(self._bodies(ns))
+        specs = [(ns, _meta(b).get("name", ""), b.get("spec") or {}) for b in bodies]
         wanted = set(dependents(name, ns, specs))
-        return [
-            str(_meta(b).get("uid"))
-            for b in self._bodies()
-            if _meta(b).get("namespace") == ns and _meta(b).get("name") in wanted
-        ]
+        return [str(_meta(b).get("uid")) for b in bodies if _meta(b).get("name") in wanted]
 
     async def close(self) -> None:
         await self.reader.close()
