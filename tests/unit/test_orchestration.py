@@ -567,7 +567,10 @@ def test_wiring_view_fields_and_who_to_wake() -> None:
         return {"metadata": {"namespace": ns, "name": name, "uid": f"uid-{ns}-{name}"}, "spec": spec}
 
     bodies = [body("team", "import"), body("team", "process", "import"), body("other", "process", "import")]
-    orch = Orchestration(Kube(Configuration(host="http://127.0.0.1:9")), lambda: bodies)
+    orch = Orchestration(
+        Kube(Configuration(host="http://127.0.0.1:9")),
+        lambda ns: [b for b in bodies if b["metadata"]["namespace"] == ns],
+    )
     view = JobView(JobRef("team", "import", "uid-team-import"), 1, T0, {}, {})
     plan = Plan(status={})
     assert orch.to_wake(view, plan) == []  # nothing finished: nobody to wake
