@@ -13,7 +13,9 @@ if the operator dies.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import faulthandler
 import json
 import secrets
 import shutil
@@ -236,6 +238,42 @@ def setup(cluster: Cluster, token: str) -> None:
     kubectl(cluster, "apply", "-n", NAMESPACE, "-f", str(JOBS_DIR))
 
 
+def _await_chain(coro: Any) -> list[str]:
+    """function:line of each coroutine a task is suspended in, outermost first."""
+    where = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return where
+
+
+def diagnose(cluster: Cluster) -> str:
+    """What the cluster thread is doing (SIGUSR1): each kubelet task's await point, the Pods'
+    phases and the kubelet's last steps; or, when its loop does not answer, every thread's stack."""
+
+    async def state() -> str:
+        lines = ["--- diagnose: kubelet tasks"]
+        for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name()):
+            if task.get_name().startswith("kubelet"):
+                lines.append(f"{task.get_name()}: {' > '.join(_await_chain(task.get_coro()))}")
+        lines.append("--- diagnose: pods (phase, node)")
+        for pod in cluster.emulator.list_objects("v1", "pods", NAMESPACE):
+            st = pod.get("status") or {}
+            lines.append(f"{pod['metadata']['name']}: {st.get('phase', '-')} {pod['spec'].get('nodeName', '-')}")
+        lines.append("--- diagnose: kubelet history (last 30)")
+        history = cluster.kubelet.history[-30:] if cluster.kubelet else []
+        lines += [f"{pod} {event} {detail.splitlines()[0][:80] if detail else ''}" for pod, event, detail in history]
+        return "\n".join(lines)
+
+    try:
+        return cluster.run(state(), timeout=5)
+    except TimeoutError:
+        faulthandler.dump_traceback(sys.stdout, all_threads=True)
+        return "--- diagnose: the cluster's loop did not answer in 5 s (thread stacks above)"
+
+
 def summary(jobs: list[dict[str, Any]], deleted: set[str]) -> str:
     lines = []
     for obj in sorted(jobs, key=lambda o: o["metadata"]["name"]):
@@ -268,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    wanted = threading.Event()  # SIGUSR1: print diagnose() (the smoke test asks when a job never succeeds)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: wanted.set())
 
     started = time.monotonic()
     state: Path = args.state_dir.resolve()
@@ -308,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
+                if wanted.is_set():
+                    wanted.clear()
+                    say(diagnose(cluster))
                 jobs = cluster.list(API, PLURAL, NAMESPACE)
                 names = {o["metadata"]["name"] for o in jobs}
                 for name in sorted(seen - names - deleted):
