@@ -78,6 +78,10 @@ tarball=$cache/base-$suite-$hash.tar
 
 if ! "${podman[@]}" image exists "$base"; then
   if [ ! -f "$tarball" ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "build-image: making the base needs root (debootstrap, chroot); run as root or use Docker" >&2
+      exit 3
+    fi
     echo "build-image: making the $suite base by debootstrap (a few minutes, once)"
     mkdir -p "$cache"
     rootfs=$cache/rootfs-$hash
