@@ -2,8 +2,6 @@
 
 Pipelines, run conditions (a ConfigMap key toggled at runtime, an HTTP check against a real
 local server), a backfill of 20 slots, pause and resume, escalation to a real local webhook.
-They need the scheduler to call `orchestration.wiring` (docs/orchestration.md, "Wiring");
-until it does they are skipped, not red.
 """
 
 from __future__ import annotations
