@@ -15,6 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("IMAGE") or "ghcr.io/openclaw/openclaw-cron-operator:0.1.0"
 UID = "65532"
+MAX_SECONDS = 900  # no container of the tier lives longer
 #: What the chart gives the operator and every run Pod: non-root, read-only root, an emptyDir /tmp.
 #: Lowered ulimits because this machine forbids raising them (a container runtime would try to).
 HARDENED = [
@@ -45,10 +46,12 @@ def engine() -> list[str] | None:
 
 
 def hardened(cli: list[str]) -> list[str]:
-    """HARDENED minus what the CLI lacks (Docker has no --read-only-tmpfs: it adds no tmpfs anyway)."""
+    """HARDENED for this CLI. Docker has no --read-only-tmpfs (it adds no tmpfs anyway); podman gets a
+    lifetime, since a container outlives its killed `podman run` (the tier's next session also
+    removes those of dead test processes)."""
     if Path(cli[0]).name == "docker":
         return [flag for flag in HARDENED if flag != "--read-only-tmpfs=false"]
-    return list(HARDENED)
+    return [*HARDENED, "--timeout", str(MAX_SECONDS)]
 
 
 def run(cli: list[str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

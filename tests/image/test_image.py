@@ -152,6 +152,7 @@ def test_operator_from_the_image_runs_and_records_jobs(
         IMAGE,
         "--standalone",
         engine=container_cli,
+        run_args=hardened(container_cli),
         env={
             "OPENCLAW_CRON_GATEWAY_URL": openclaw.url,
             "OPENCLAW_CRON_METRICS_PORT": "0",

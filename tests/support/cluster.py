@@ -305,17 +305,16 @@ class Cluster:
         image: str,
         *args: str,
         engine: Iterable[str] = ("podman",),
+        run_args: Iterable[str] = ("--network=host", "--user", "65532:65532", "--read-only"),
         env: Mapping[str, str] | None = None,
         name: str = "operator",
     ) -> ContainerProcess:
-        """`openclaw-cron-operator` from the container image, as the chart runs it: host network (the
-        emulator is on 127.0.0.1), UID 65532, read-only root filesystem with /tmp its only writable
-        place, the kubeconfig mounted read-only. `engine` is the container CLI (`podman --runtime ...`)."""
+        """`openclaw-cron-operator` from the container image with the kubeconfig mounted read-only.
+        `engine` is the container CLI (`podman --runtime ...`); `run_args` say how the container runs
+        (the image tier: as the chart runs it, host network since the emulator is on 127.0.0.1)."""
         container = f"ocj-test-{os.getpid()}-{name}-{len(self._processes)}"
         argv = [*engine, "run", "--rm", "--name", container, "--label", f"{CONTAINER_PARENT_LABEL}={os.getpid()}"]
-        argv += ["--network=host", "--user", "65532:65532", "--read-only", "--read-only-tmpfs=false"]
-        argv += ["--tmpfs", "/tmp:rw,size=64m", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-        argv += ["-v", f"{self.kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
+        argv += [*run_args, "-v", f"{self.kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
         for key, value in (env or {}).items():
             argv += ["-e", f"{key}={value}"]
         process = ContainerProcess(
