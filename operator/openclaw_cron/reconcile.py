@@ -1,7 +1,7 @@
 """The reconciler: one job's world (resource + owned Pods + clock) → a plan.
 
-Pure: no API calls, no clock reads. The kopf daemon (`handlers.py`) feeds it the live
-resource, the run Pods from its index and `now`, then applies the plan in a safe order:
+Pure: no API calls, no clock reads. The scheduler (`scheduler.py`) feeds it the live
+resource, the run Pods from kopf's index and `now`, then applies the plan in a safe order:
 create Pods → patch status → delete Pods → events. Every step is idempotent, so an
 operator that stops anywhere in between finds the same world on restart:
 
@@ -254,7 +254,7 @@ class _Work:
         if st.attempt == 1:
             self.counters["runs"] += 1
             self.last_schedule = n.rfc3339(st.scheduled)
-        # the Started event is emitted by the daemon once the Pod really exists
+        # the Started event is emitted by the scheduler once the Pod really exists
         return True
 
 
