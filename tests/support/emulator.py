@@ -385,6 +385,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     _paused: bool = attrs.field(default=False, init=False)
     _watch_epoch: int = attrs.field(default=0, init=False)
     _uids: dict[str, tuple[kmock.resource, str | None, str]] = attrs.field(factory=dict, init=False)
+    #: Every uid ever named in an ownerReference (a superset: deleting others skips the GC scan).
+    _owners: set[str] = attrs.field(factory=set, init=False)
     _tasks: set[asyncio.Task[Any]] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -841,10 +843,11 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         return obj
 
     def _list(self, rt: ResourceType, ns: str | None) -> list[JSON]:
+        want = rt.key  # built once: a kmock.resource per comparison was most of a list's cost
         items = [
             self._encode(rt, copy.deepcopy(obj.raw))
             for (key, obj_ns, _), obj in list(self._objects.items())
-            if key == rt.key and not obj.deleted and (ns is None or obj_ns == ns)
+            if key == want and not obj.deleted and (ns is None or obj_ns == ns)
         ]
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
@@ -854,10 +857,11 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if params.get("labelSelector") and rt.from_storage is None:
             # Labels are matched before copying, as kube-apiserver's watch cache does: a
             # deletecollection of one run's Pods must not deep-copy the whole namespace.
+            want = rt.key
             raw = [
                 obj.raw
                 for (key, obj_ns, _), obj in list(self._objects.items())
-                if key == rt.key and not obj.deleted and (ns is None or obj_ns == ns)
+                if key == want and not obj.deleted and (ns is None or obj_ns == ns)
             ]
             chosen = [self._encode(rt, copy.deepcopy(o)) for o in raw if labels(o["metadata"].get("labels") or {})]
             chosen.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -917,6 +921,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                 del history[: len(history) - self.history_limit]
         if type_ == "ADDED":
             self._uids[meta["uid"]] = key
+        if type_ != "DELETED":
+            self._owners.update(ref.get("uid") for ref in meta.get("ownerReferences") or [])
         old_stored = (rt.to_storage(copy.deepcopy(old)) if rt.to_storage else old) if old else None
         self._log.append(_Change(self._rv, rt.key, type_, stored, old_stored))
         if len(self._log) > self.watch_cache_size:
@@ -1381,7 +1387,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     def _remove(self, rt: ResourceType, obj: JSON) -> JSON:
         result = self._commit(rt, copy.deepcopy(obj), "DELETED", obj)
         uid = obj["metadata"]["uid"]
-        if self._dependents(uid):
+        if uid in self._owners and self._dependents(uid):  # no scan of every object for a Pod
             self._spawn(self._gc_dependents(uid))
         if (rt.group, rt.plural) == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self._drop_crd_objects(obj)
