@@ -228,26 +228,24 @@ def skipped(namespace: str, job: str, count: int) -> None:
         SKIPPED.labels(namespace, job).inc(count)
 
 
-def reconcile_error(namespace: str, kind: str) -> None:
-    """Count an error; unexpected ``kind`` values beyond the cap fold into 'other'."""
+def _bounded(kind: str) -> str:
+    """`kind` as a label value; unexpected values beyond the cap fold into 'other'."""
     with _lock:
         if kind not in _error_kinds:
             if len(_error_kinds) >= MAX_ERROR_KINDS:
-                kind = "other"
-            else:
-                _error_kinds.add(kind)
-    RECONCILE_ERRORS.labels(namespace, kind).inc()
+                return "other"
+            _error_kinds.add(kind)
+    return kind
+
+
+def reconcile_error(namespace: str, kind: str) -> None:
+    """Count an error by category (bounded labels)."""
+    RECONCILE_ERRORS.labels(namespace, _bounded(kind)).inc()
 
 
 def api_error(operation: str, code: str) -> None:
-    """Count a failed API call; error types beyond the cap fold into 'other' (bounded labels)."""
-    with _lock:
-        if code not in _error_kinds:
-            if len(_error_kinds) >= MAX_ERROR_KINDS:
-                code = "other"
-            else:
-                _error_kinds.add(code)
-    API_ERRORS.labels(operation, code).inc()
+    """Count a failed API call by HTTP code or error type (bounded labels)."""
+    API_ERRORS.labels(operation, _bounded(code)).inc()
 
 
 def jobs(count: int) -> None:

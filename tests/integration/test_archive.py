@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,9 @@ import pytest
 from scenarios import NS, command_job, job_pods, patch_spec, start, status, wait_status
 
 from support import Cluster, wait_for
-from support.postgres import PostgresServer, find_bin
+from support.postgres import PostgresServer, pg_server
 
+__all__ = ["pg_server"]  # the session's PostgreSQL server, a fixture
 PLUGIN = str(Path(sys.executable).parent / "kubectl-openclaw")
 RUN_ID_COLUMN = "runId"
 HISTORY = {"successfulPodsLimit": 1, "failedPodsLimit": 1, "statusLimit": 5}
@@ -115,19 +115,6 @@ def test_thirty_runs_with_one_kept_pod_all_archived_with_their_logs(cluster: Clu
     assert {r["result"] for r in rows} == {"Failed"}
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    bindir = find_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server installed (Debian package `postgresql`; hack/install-system-deps.sh)")
-    server = PostgresServer(bindir)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 def _lags(cluster: Cluster, name: str, since: float) -> list[float]:
     """Seconds from each Pod's scheduled time to its creation, for slots after `since`."""
     out = []
@@ -143,8 +130,9 @@ def _lags(cluster: Cluster, name: str, since: float) -> list[float]:
 
 
 def test_database_down_30s_and_operator_killed_loses_nothing_and_delays_no_run(
-    cluster: Cluster, pg: PostgresServer
+    cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
+    pg: PostgresServer = request.getfixturevalue("pg_server")
     cluster.kubelet.script(name_prefix="pgjob-", execute=True)
     port = _free_port()
     dsn = pg.create_database()

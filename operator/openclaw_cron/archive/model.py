@@ -67,3 +67,25 @@ class Query:
     trigger: str | None = None
     limit: int = 100
     cursor: str | None = None  # opaque keyset cursor, newest first
+
+
+#: Columns of a CSV export of runs (the API's `?format=csv` and the plugin's `-o csv`).
+CSV_FIELDS = (
+    "namespace",
+    "job",
+    "runId",
+    "attempt",
+    "trigger",
+    "result",
+    "scheduledTime",
+    "startTime",
+    "completionTime",
+    "durationSeconds",
+    "exitCode",
+    "reason",
+    "message",
+    "podName",
+    "node",
+    "delivered",
+    "replyDisposition",
+)

@@ -41,7 +41,7 @@ from .auth import (
     server_ssl_context,
     user_from_headers,
 )
-from .model import RESULTS, Query, RunEntry
+from .model import CSV_FIELDS, RESULTS, Query, RunEntry
 from .store import MAX_QUERY_LIMIT, InvalidQuery, Store, StoreError
 
 logger = logging.getLogger(__name__)
@@ -54,26 +54,6 @@ SEP = "~"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PUBLIC = ("/healthz", "/readyz", "/livez")
-
-CSV_FIELDS = (
-    "namespace",
-    "job",
-    "runId",
-    "attempt",
-    "trigger",
-    "result",
-    "scheduledTime",
-    "startTime",
-    "completionTime",
-    "durationSeconds",
-    "exitCode",
-    "reason",
-    "message",
-    "podName",
-    "node",
-    "delivered",
-    "replyDisposition",
-)
 
 
 @dataclass(frozen=True)

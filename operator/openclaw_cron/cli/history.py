@@ -5,30 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..archive.model import CSV_FIELDS
 from .archive import Archive, namespace_of
 from .cluster import Ctx
 from .common import EXIT_OK, dump, human_duration, table, to_csv
 
 COLUMNS = ("JOB", "RUN ID", "ATTEMPT", "TRIGGER", "SCHEDULED", "DURATION", "RESULT", "REASON")
-CSV_FIELDS = (
-    "namespace",
-    "job",
-    "runId",
-    "attempt",
-    "trigger",
-    "result",
-    "scheduledTime",
-    "startTime",
-    "completionTime",
-    "durationSeconds",
-    "exitCode",
-    "reason",
-    "message",
-    "podName",
-    "node",
-    "delivered",
-    "replyDisposition",
-)
 
 
 def filters(a: Any) -> dict[str, str]:
