@@ -11,7 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from openclaw_cron import metrics
 
-ALLOWED_LABELS = {"namespace", "job", "result", "trigger", "kind", "channel", "outcome", "le", "version"}
+ALLOWED_LABELS = {
+    "namespace", "job", "result", "trigger", "kind", "channel", "outcome", "le", "version",
+    "operation", "code",  # API errors: a fixed set of operations, codes folded into 'other' past a cap
+}  # fmt: skip
 
 
 def free_port() -> int:
