@@ -736,6 +736,17 @@ def format_report(r: Result) -> str:
     for (verb, resource), count in sorted(writes.counts.items(), key=lambda kv: -kv[1]):
         per = count / runs if runs else math.nan
         add((f"  {verb} {resource}", f"{count} ({per:.3f}/run)"))
+    others = Counter(
+        c.user_agent.split("/")[0]
+        for c in r.calls
+        if window[0] <= c.when < window[1]
+        and c.verb in WRITE_VERBS
+        and c.code < 400
+        and c.resource.startswith("pods")
+        and not c.user_agent.startswith(OPERATOR_AGENTS)
+    )
+    for agent, count in others.most_common():
+        add((f"Pod writes by {agent} (watch events)", f"{count / runs if runs else math.nan:.2f}/run"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += ["lag by scheduled time (since operator start): slots, p50, max"]
