@@ -446,6 +446,19 @@ class Result:
     counters: dict[str, int]
     profile: str = ""
     notes: list[str] = field(default_factory=list)
+    restart: Restart | None = None
+
+
+@dataclass
+class Restart:
+    """A second operator started over the recorded jobs (nothing due, nothing changed)."""
+
+    settled_s: float
+    seconds: float
+    cpu: float
+    rss_mb: float
+    writes: dict[tuple[str, str], int]
+    requests: int
 
 
 def start_profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes] | None:
@@ -605,7 +618,12 @@ def run(args: argparse.Namespace) -> Result:
         succeeded = dict(cluster.call(lambda: dict(emulator.pod_succeeded)))
         ready_at = dict(cluster.call(lambda: dict(emulator.ready_at)))
         calls: list[ApiCall] = cluster.call(lambda: list(emulator.calls))
-        operator.stop()
+        restart = None
+        if args.restart:
+            restart = restart_phase(cluster, operator, args, env, len(creates), notes)
+            calls = cluster.call(lambda: list(emulator.calls))
+        else:
+            operator.stop()
         if "Traceback" in operator.log_path.read_text(errors="replace"):
             notes.append(f"the operator logged a traceback; see {operator.log_path}")
     if not args.keep:
@@ -627,6 +645,47 @@ def run(args: argparse.Namespace) -> Result:
         counters=counters,
         profile=profile,
         notes=notes,
+        restart=restart,
+    )
+
+
+def restart_phase(
+    cluster: Cluster, operator: Any, args: argparse.Namespace, env: Mapping[str, str], runs: int, notes: list[str]
+) -> Restart:
+    """Once every run of the burst is on record, restart the operator and watch `args.restart` s.
+
+    Nothing is due for an hour and nothing changed, so the new operator should write nothing.
+    """
+    began = time.time()
+    while time.time() < began + 120:
+        c = sum_counters(cluster)
+        if c.get("succeeded", 0) + c.get("failed", 0) >= runs:
+            break
+        time.sleep(2)
+    else:
+        notes.append("restart: not every run was on record after 120 s")
+    settled = time.time() - began
+    operator.stop()
+    exe = Path(sys.executable).parent / "openclaw-cron-operator"
+    second = cluster.start_process([str(exe), "--standalone", *args.operator_arg], name="operator-restart", env=env)
+    t1 = time.time()
+    rss = 0
+    while time.time() < t1 + args.restart and second.running():
+        rss = max(rss, proc_status_kb(second.pid, "VmRSS"))
+        time.sleep(0.5)
+    cpu = proc_cpu_seconds(f"/proc/{second.pid}/stat")
+    t2 = time.time()
+    calls: list[ApiCall] = cluster.call(lambda: list(cluster.emulator.calls))
+    second.stop()
+    if "Traceback" in second.log_path.read_text(errors="replace"):
+        notes.append(f"the restarted operator logged a traceback; see {second.log_path}")
+    return Restart(
+        settled_s=settled,
+        seconds=t2 - t1,
+        cpu=cpu,
+        rss_mb=rss / 1024,
+        writes=dict(operator_calls(calls, t1, t2)),
+        requests=sum(operator_calls(calls, t1, t2, verbs=None).values()),
     )
 
 
@@ -751,6 +810,14 @@ def format_report(r: Result) -> str:
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += ["lag by scheduled time (since operator start): slots, p50, max"]
     lines += lag_timeline(r.runs, r.t0, 1.0 if r.args.burst else 15.0)
+    if r.restart is not None:
+        rs = r.restart
+        lines += [
+            f"restart (after {rs.settled_s:.0f} s for every run to be on record), first {rs.seconds:.0f} s:",
+            f"  operator CPU {rs.cpu:.1f} s, RSS peak {rs.rss_mb:.0f} MB, {rs.requests} API requests",
+            f"  writes {sum(rs.writes.values())} {dict(sorted(rs.writes.items()))}"
+            f"  target no write where nothing changed: {verdict(not rs.writes)}",
+        ]
     lines += [f"note: {n}" for n in r.notes]
     if r.profile:
         lines += ["", r.profile]
@@ -777,6 +844,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=float, default=0, metavar="SECONDS", help="py-spy the operator this long (window or burst)"
     )
+    parser.add_argument(
+        "--restart", type=float, default=0, metavar="SECONDS", help="burst mode: then restart the operator, watch"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (operator log)")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.minutes <= 0 or args.burst < 0:
@@ -787,6 +857,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--every: {exc}")
     if any("=" not in kv for kv in args.env):
         parser.error("--env takes KEY=VALUE")
+    if args.restart and not args.burst:
+        parser.error("--restart needs --burst (nothing may be due while the restarted operator is watched)")
     return args
 
 

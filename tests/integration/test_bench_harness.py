@@ -90,8 +90,9 @@ def test_seeding_is_validated_like_a_post(cluster: Cluster) -> None:
 
 
 def test_small_burst_through_the_real_operator_is_counted() -> None:
-    """20 jobs due in one second: every Pod create is seen, readiness found, writes ≤ 3 per run."""
-    args = bench.parse_args(["--burst", "20", "--lead", "12", "--burst-wait", "30"])
+    """20 jobs due in one second: every Pod create is seen, readiness found, writes ≤ 3 per run,
+    and a restart afterwards is watched."""
+    args = bench.parse_args(["--burst", "20", "--lead", "12", "--burst-wait", "30", "--restart", "6"])
     result = bench.run(args)
     burst = bench.Burst.of(result.runs, result.plan.first_slot, 20)
     assert burst.created == 20 and math.isfinite(burst.to_last)
@@ -100,6 +101,9 @@ def test_small_burst_through_the_real_operator_is_counted() -> None:
     writes = bench.Writes(dict(bench.operator_calls(result.calls, result.plan.first_slot - 1, result.end)), 20)
     assert writes.counts[("create", "pods")] == 20
     assert writes.steady() <= bench.TARGET_WRITES_PER_RUN
+    # a restarted operator over recorded jobs, nothing due: it lists and watches, and writes nothing
+    assert result.restart is not None and result.restart.requests > 0
+    assert result.restart.writes == {}
     report = bench.format_report(result)
     assert re.search(r"^pods created for the slot +20 of 20$", report, re.M)
     assert re.search(r"^target all creates <= 5 s after the slot +(PASS|FAIL)$", report, re.M)
