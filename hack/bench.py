@@ -459,6 +459,9 @@ class Restart:
     rss_mb: float
     writes: dict[tuple[str, str], int]
     requests: int
+    #: seconds after the start until the operator last used > 10 % of a core (over 1 s)
+    busy_s: float = math.nan
+    profile: str = ""
 
 
 def start_profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes] | None:
@@ -669,12 +672,17 @@ def restart_phase(
     exe = Path(sys.executable).parent / "openclaw-cron-operator"
     second = cluster.start_process([str(exe), "--standalone", *args.operator_arg], name="operator-restart", env=env)
     t1 = time.time()
+    seconds = min(args.profile_restart, args.restart - 1)
+    profiler = start_profiler(second.pid, seconds, cluster.workdir) if args.profile_restart else None
     rss = 0
+    cpu_at: list[tuple[float, float]] = []
     while time.time() < t1 + args.restart and second.running():
         rss = max(rss, proc_status_kb(second.pid, "VmRSS"))
+        cpu_at.append((time.time() - t1, proc_cpu_seconds(f"/proc/{second.pid}/stat")))
         time.sleep(0.5)
     cpu = proc_cpu_seconds(f"/proc/{second.pid}/stat")
     t2 = time.time()
+    profile = finish_profiler(profiler, cluster.workdir) if profiler is not None else ""
     calls: list[ApiCall] = cluster.call(lambda: list(cluster.emulator.calls))
     second.stop()
     if "Traceback" in second.log_path.read_text(errors="replace"):
@@ -686,7 +694,27 @@ def restart_phase(
         rss_mb=rss / 1024,
         writes=dict(operator_calls(calls, t1, t2)),
         requests=sum(operator_calls(calls, t1, t2, verbs=None).values()),
+        busy_s=busy_until(cpu_at),
+        profile=profile,
     )
+
+
+def busy_until(cpu_at: Sequence[tuple[float, float]], share: float = 0.1, span: float = 1.0) -> float:
+    """The last time (seconds since start) the process used more than `share` of a core over
+    `span` seconds; inf when it was still that busy at the last sample, 0 when never."""
+    last = 0.0
+    for i, (t, cpu) in enumerate(cpu_at):
+        j = i
+        while j + 1 < len(cpu_at) and cpu_at[j][0] - t < span:
+            j += 1
+        if j == i:
+            break
+        t2, cpu2 = cpu_at[j]
+        if (cpu2 - cpu) / (t2 - t) > share:
+            last = t2
+    if cpu_at and last >= cpu_at[-1][0]:
+        return math.inf
+    return last
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -815,9 +843,12 @@ def format_report(r: Result) -> str:
         lines += [
             f"restart (after {rs.settled_s:.0f} s for every run to be on record), first {rs.seconds:.0f} s:",
             f"  operator CPU {rs.cpu:.1f} s, RSS peak {rs.rss_mb:.0f} MB, {rs.requests} API requests",
+            f"  busy (> 10 % of a core) until {'the end' if math.isinf(rs.busy_s) else f't+{rs.busy_s:.0f} s'}",
             f"  writes {sum(rs.writes.values())} {dict(sorted(rs.writes.items()))}"
             f"  target no write where nothing changed: {verdict(not rs.writes)}",
         ]
+        if rs.profile:
+            lines += ["restart " + rs.profile]
     lines += [f"note: {n}" for n in r.notes]
     if r.profile:
         lines += ["", r.profile]
@@ -847,6 +878,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--restart", type=float, default=0, metavar="SECONDS", help="burst mode: then restart the operator, watch"
     )
+    parser.add_argument("--profile-restart", type=float, default=0, metavar="SECONDS", help="py-spy the restart")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (operator log)")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.minutes <= 0 or args.burst < 0:

@@ -179,3 +179,13 @@ def test_summarize_profile_shares() -> None:
     assert " 75.0%  reconcile (reconcile.py)" in text
     assert "100.0%  main (a.py)" in text
     assert bench.summarize_profile("") == "profile: no samples"
+
+
+def test_busy_until_is_the_last_busy_second() -> None:
+    # 1 core busy for 3 s, then idle (0.01 of a core)
+    samples = [(t * 0.5, min(t * 0.5, 3.0) + max(0.0, t * 0.5 - 3.0) * 0.01) for t in range(21)]
+    assert 3.0 <= bench.busy_until(samples) <= 3.0 + 1.0  # within one span of the true end
+    still = [(t * 0.5, t * 0.5) for t in range(11)]
+    assert math.isinf(bench.busy_until(still))
+    assert bench.busy_until([(t * 0.5, 0.0) for t in range(11)]) == 0.0
+    assert bench.busy_until([]) == 0.0
