@@ -177,6 +177,12 @@ def test_stalled_model_times_out(openclaw: harness.Gateway, stub_model: harness.
         "gatewayRunId": None,
         "completion": None,
         "delivered": None,
+        "deliveryAttempted": None,
+        "replyDisposition": None,
+        "deliveryError": None,
+        "deliverySuppressionReason": None,
+        "sessionKey": None,
+        "sessionNote": None,
         "output": None,
     }
     assert budget <= run.seconds < budget + 5
