@@ -1,7 +1,7 @@
 """kopf wiring: thin handlers that feed the scheduler (`scheduler.py`) and nothing else.
 
-- an index of run Pods by owner uid (the world rebuilt from owned objects);
-- event handlers for jobs and run Pods that only update the scheduler's state or wake a job;
+- event handlers for jobs and run Pods that only update the scheduler's state (its Pod store:
+  the world rebuilt from owned objects) or wake a job;
 - startup/cleanup that start and stop the one scheduling loop.
 
 Only event handlers and an index are registered for jobs, so kopf keeps no per-object
@@ -27,8 +27,7 @@ from .api import GROUP, PLURAL, VERSION
 from .archive.service import ArchiveService
 from .kube import Kube
 from .notify import Notifier, load_channels
-from .pods import PodView, pod_view
-from .scheduler import Runtime, Scheduler, kopf_paused
+from .scheduler import PodStore, Runtime, Scheduler, kopf_paused
 from .settings import Settings
 
 log = logging.getLogger("openclaw_cron")
@@ -51,23 +50,22 @@ def scheduler(memo: Any) -> Scheduler:
     return sched
 
 
-@kopf.index("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
-def run_pods(body: kopf.Body, **_: Any) -> dict[str, PodView] | None:
-    """Run Pods by owner uid; the scheduler reads each job's world from here, not from the API."""
-    view = pod_view(dict(body))
-    return {view.owner_uid: view} if view else None
-
-
 @kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
-def pod_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+async def pod_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    # async: kopf runs plain functions in a thread pool, and the scheduler is not thread-safe
     sched = scheduler(memo)
-    sched.rt.inflight.pop(body.get("metadata", {}).get("name", ""), None)
+    meta = body.get("metadata") or {}
+    sched.rt.inflight.pop(meta.get("name", ""), None)
+    if type == "DELETED":
+        sched.pods_store.remove(meta.get("namespace", ""), meta.get("name", ""))
+    else:
+        sched.pods_store.put(body)
     phase = (body.get("status") or {}).get("phase")
     sched.pod_changed(body, finished_or_gone=type == "DELETED" or phase in ("Succeeded", "Failed"))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def job_changed(
+async def job_changed(
     body: kopf.Body, uid: str, memo: kopf.Memo, type: str | None, namespace: str | None, name: str, **_: Any
 ) -> None:
     sched = scheduler(memo)
@@ -90,7 +88,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         await rt.notifier.start()
     if ours.metrics_port:
         metrics.start_http_server(ours.metrics_port)
-    sched = Scheduler(rt, kwargs["run_pods"])  # kopf injects indexes by name, startup included
+    store = PodStore()
+    # The run Pods that exist, before any job's first pass (the Pod watch keeps it current).
+    for pod in await kube.list_run_pods(ours.namespaces, f"{n.LABEL_MANAGED_BY}={n.MANAGED_BY}"):
+        store.put(pod)
+    sched = Scheduler(rt, store)
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
     if ours.archive_url:

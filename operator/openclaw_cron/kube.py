@@ -203,13 +203,31 @@ class Kube:
             raise
         return True
 
-    async def delete_pod(self, namespace: str, name: str) -> None:
+    async def delete_pod(self, namespace: str, name: str) -> bool:
+        """Delete a Pod; False when it was already gone."""
         self._count("pods.delete")
         try:
             await self.request("DELETE", self._pods(namespace, name), operation="pods.delete")
         except ApiException as exc:
             if exc.status != 404:
                 raise
+            return False
+        return True
+
+    async def list_run_pods(self, namespaces: tuple[str, ...], label_selector: str) -> list[dict[str, Any]]:
+        """Every run Pod (all namespaces, or the watched ones), to fill the Pod store before the first pass."""
+        paths = [self._pods(ns) for ns in namespaces] if namespaces else ["/api/v1/pods"]
+        items: list[dict[str, Any]] = []
+        for path in paths:
+            cont = ""
+            while True:
+                query = {"labelSelector": label_selector, "limit": "500", **({"continue": cont} if cont else {})}
+                page = await self.request("GET", path, operation="pods.list", query=query)
+                items += page.get("items") or []
+                cont = (page.get("metadata") or {}).get("continue") or ""
+                if not cont:
+                    break
+        return items
 
     async def delete_pods(self, namespace: str, label_selector: str) -> None:
         """Prune several finished Pods in one write (deletecollection; the caller checks the selector)."""

@@ -60,7 +60,51 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-PodIndex = Mapping[str, Iterable[PodView]]
+class PodStore:
+    """Run Pods by owner uid, fed by the Pod watch (and one listing before the first pass).
+
+    The scheduler's own map rather than a kopf index: kopf gates every handler on its indexes
+    being ready, and that gate costs more than the objects grow when thousands of Pods are listed
+    at a restart. Only the operator's event loop touches it.
+    """
+
+    def __init__(self) -> None:
+        self._by_owner: dict[str, dict[str, PodView]] = {}
+        self._owner_of: dict[tuple[str, str], str] = {}
+
+    def put(self, body: Mapping[str, Any]) -> PodView | None:
+        view = pod_view(dict(body))
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        old_owner = self._owner_of.pop(key, None)
+        if old_owner is not None:
+            self._drop(old_owner, key[1])
+        if view is not None:
+            self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
+            self._owner_of[key] = view.owner_uid
+        return view
+
+    def remove(self, namespace: str, name: str) -> None:
+        owner = self._owner_of.pop((namespace, name), None)
+        if owner is not None:
+            self._drop(owner, name)
+
+    def _drop(self, owner: str, name: str) -> None:
+        pods = self._by_owner.get(owner)
+        if pods is not None:
+            pods.pop(name, None)
+            if not pods:
+                del self._by_owner[owner]
+
+    def get(self, owner_uid: str, default: Iterable[PodView] = ()) -> Iterable[PodView]:
+        pods = self._by_owner.get(owner_uid)
+        return list(pods.values()) if pods else default
+
+    def values(self) -> Iterable[Iterable[PodView]]:
+        return [list(p.values()) for p in self._by_owner.values()]
+
+
+PodIndex = PodStore | Mapping[str, Iterable[PodView]]
 
 
 @dataclass
@@ -279,6 +323,8 @@ class Scheduler:
     def __init__(self, rt: Runtime, pods: PodIndex, *, clock: Clock = utcnow) -> None:
         self.rt = rt
         self.pods = pods
+        #: The Pod store the handlers feed (a fresh one when a plain mapping is given, in tests).
+        self.pods_store = pods if isinstance(pods, PodStore) else PodStore()
         self.clock = clock
         self.jobs: dict[str, JobState] = {}
         #: Jobs by namespace, and (namespace, job name) → uids of the jobs that depend on it.
@@ -517,6 +563,11 @@ class Scheduler:
             )
             return time.time() + ERROR_BACKOFF_SECONDS
 
+    def _forget_pod(self, namespace: str, name: str) -> None:
+        """A Pod the API says is gone though the store has it (its DELETED event was missed)."""
+        if isinstance(self.pods, PodStore):
+            self.pods.remove(namespace, name)
+
     def _archived(self, uid: str, pod: PodView) -> bool:
         """Whether the archive holds this Pod's attempt (always, without an archive)."""
         if self.rt.recorder is not None:
@@ -706,7 +757,8 @@ class Scheduler:
                 continue  # asked already; the watch has not caught up yet
             rt.deleting[pod] = mono + DELETE_MEMORY_SECONDS
             log.info("%s/%s: deleting pod %s (%s)", ref.namespace, ref.name, pod, why)
-            await rt.kube.delete_pod(ref.namespace, pod)
+            if not await rt.kube.delete_pod(ref.namespace, pod):
+                self._forget_pod(ref.namespace, pod)
         planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"} & archived
         st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
         nxt = plan.status.get("nextRunTime")
@@ -716,7 +768,8 @@ class Scheduler:
             names = [p.name for p in group]
             log.info("%s/%s: pruning %d finished pod(s) beyond the history limits", ref.namespace, ref.name, len(names))
             if len(group) == 1:
-                await rt.kube.delete_pod(ref.namespace, names[0])
+                if not await rt.kube.delete_pod(ref.namespace, names[0]):
+                    self._forget_pod(ref.namespace, names[0])
             else:
                 runs = ",".join(sorted({p.run_id for p in group}))
                 selector = f"{n.LABEL_JOB}={n.job_label(ref.name)},{n.LABEL_RUN_ID} in ({runs})"

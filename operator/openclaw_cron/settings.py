@@ -39,8 +39,8 @@ class Settings:
     resync_seconds: float = 600.0
     #: Client-side rate limit on API requests (token bucket), like kube-controller-manager's
     #: --kube-api-qps/--kube-api-burst; 0 qps = unlimited.
-    kube_api_qps: float = 200.0
-    kube_api_burst: int = 400
+    kube_api_qps: float = 300.0
+    kube_api_burst: int = 600
     #: Per attempt of one API request; a request that times out is retried with backoff.
     api_timeout_seconds: float = 30.0
     #: Jobs reconciled at once (bounds parallel Pod creates in a burst).

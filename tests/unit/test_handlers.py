@@ -78,3 +78,34 @@ def test_prune_never_selects_a_pod_that_must_stay() -> None:
     first, second, other = _pod("r1-a1", "r1"), _pod("r1-a2", "r1"), _pod("r2", "r2")
     groups = prune_batches({"r1-a1": 0.0, "r2": 0.0}, [first, second, other], now=0.0, batch=1, max_delay=60.0)
     assert groups == [[other], [first]]
+
+
+def _pod_body(name: str, owner: str, phase: str = "Running") -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "labels": {"cron.openclaw.io/run-id": f"{name}-run", "cron.openclaw.io/attempt": "1"},
+            "annotations": {"cron.openclaw.io/scheduled-time": "2026-01-01T00:00:00Z"},
+            "ownerReferences": [{"kind": "OpenClawCronJob", "uid": owner, "controller": True, "name": "j"}],
+        },
+        "status": {"phase": phase},
+    }
+
+
+def test_pod_store_follows_puts_removes_and_owner_changes() -> None:
+    from openclaw_cron.scheduler import PodStore
+
+    store = PodStore()
+    store.put(_pod_body("a", "u1"))
+    store.put(_pod_body("b", "u1"))
+    store.put(_pod_body("c", "u2"))
+    assert sorted(p.name for p in store.get("u1")) == ["a", "b"]
+    store.put(_pod_body("a", "u1", phase="Succeeded"))  # an update replaces, never duplicates
+    assert sorted((p.name, p.phase) for p in store.get("u1")) == [("a", "Succeeded"), ("b", "Running")]
+    store.remove("ns", "b")
+    store.remove("ns", "nope")
+    assert [p.name for p in store.get("u1")] == ["a"]
+    store.put({"metadata": {"name": "c", "namespace": "ns"}})  # no longer ours (labels gone): dropped
+    assert list(store.get("u2")) == []
+    assert sorted(len(list(v)) for v in store.values()) == [1]
