@@ -27,7 +27,8 @@ from .api import GROUP, PLURAL, VERSION
 from .archive.service import ArchiveService
 from .kube import Kube
 from .notify import Notifier, load_channels
-from .scheduler import PodStore, Runtime, Scheduler, kopf_paused
+from .pods import PodStore
+from .scheduler import Runtime, Scheduler, kopf_paused
 from .settings import Settings
 
 log = logging.getLogger("openclaw_cron")

@@ -5,6 +5,7 @@ Both directions are pure so the reconciler can be tested without an API server.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -283,3 +284,47 @@ def pod_view(body: dict[str, Any]) -> PodView | None:
         node=(body.get("spec") or {}).get("nodeName") or None,
         image=image or None,
     )
+
+
+class PodStore:
+    """Run Pods by owner uid, fed by the Pod watch (and one listing before the first pass).
+
+    The scheduler's own map rather than a kopf index: kopf gates every handler on its indexes
+    being ready, and that gate costs more than the objects grow when thousands of Pods are listed
+    at a restart. Only the operator's event loop touches it.
+    """
+
+    def __init__(self) -> None:
+        self._by_owner: dict[str, dict[str, PodView]] = {}
+        self._owner_of: dict[tuple[str, str], str] = {}
+
+    def put(self, body: Mapping[str, Any]) -> PodView | None:
+        view = pod_view(dict(body))
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        old_owner = self._owner_of.pop(key, None)
+        if old_owner is not None:
+            self._drop(old_owner, key[1])
+        if view is not None:
+            self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
+            self._owner_of[key] = view.owner_uid
+        return view
+
+    def remove(self, namespace: str, name: str) -> None:
+        owner = self._owner_of.pop((namespace, name), None)
+        if owner is not None:
+            self._drop(owner, name)
+
+    def _drop(self, owner: str, name: str) -> None:
+        pods = self._by_owner.get(owner)
+        if pods is not None:
+            pods.pop(name, None)
+            if not pods:
+                del self._by_owner[owner]
+
+    def get(self, owner_uid: str, default: Iterable[PodView] = ()) -> Iterable[PodView]:
+        pods = self._by_owner.get(owner_uid)
+        return list(pods.values()) if pods else default
+
+    def values(self) -> Iterable[Iterable[PodView]]:
+        return [list(p.values()) for p in self._by_owner.values()]

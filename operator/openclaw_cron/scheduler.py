@@ -34,7 +34,7 @@ from .archive.recorder import Recorder
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier
 from .orchestration.wiring import Orchestration, view_fields
-from .pods import JobRef, PodView, pod_view, render_pod
+from .pods import JobRef, PodStore, PodView, pod_view, render_pod
 from .reconcile import Context, Event, JobView, Plan, reconcile
 from .settings import Settings
 from .validation import FieldError
@@ -58,50 +58,6 @@ Clock = Callable[[], datetime]
 def utcnow() -> datetime:
     """The operator's clock (one place to inject a fake one)."""
     return datetime.now(UTC)
-
-
-class PodStore:
-    """Run Pods by owner uid, fed by the Pod watch (and one listing before the first pass).
-
-    The scheduler's own map rather than a kopf index: kopf gates every handler on its indexes
-    being ready, and that gate costs more than the objects grow when thousands of Pods are listed
-    at a restart. Only the operator's event loop touches it.
-    """
-
-    def __init__(self) -> None:
-        self._by_owner: dict[str, dict[str, PodView]] = {}
-        self._owner_of: dict[tuple[str, str], str] = {}
-
-    def put(self, body: Mapping[str, Any]) -> PodView | None:
-        view = pod_view(dict(body))
-        meta = body.get("metadata") or {}
-        key = (meta.get("namespace", ""), meta.get("name", ""))
-        old_owner = self._owner_of.pop(key, None)
-        if old_owner is not None:
-            self._drop(old_owner, key[1])
-        if view is not None:
-            self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
-            self._owner_of[key] = view.owner_uid
-        return view
-
-    def remove(self, namespace: str, name: str) -> None:
-        owner = self._owner_of.pop((namespace, name), None)
-        if owner is not None:
-            self._drop(owner, name)
-
-    def _drop(self, owner: str, name: str) -> None:
-        pods = self._by_owner.get(owner)
-        if pods is not None:
-            pods.pop(name, None)
-            if not pods:
-                del self._by_owner[owner]
-
-    def get(self, owner_uid: str, default: Iterable[PodView] = ()) -> Iterable[PodView]:
-        pods = self._by_owner.get(owner_uid)
-        return list(pods.values()) if pods else default
-
-    def values(self) -> Iterable[Iterable[PodView]]:
-        return [list(p.values()) for p in self._by_owner.values()]
 
 
 PodIndex = PodStore | Mapping[str, Iterable[PodView]]

@@ -94,7 +94,7 @@ def _pod_body(name: str, owner: str, phase: str = "Running") -> dict[str, object
 
 
 def test_pod_store_follows_puts_removes_and_owner_changes() -> None:
-    from openclaw_cron.scheduler import PodStore
+    from openclaw_cron.pods import PodStore
 
     store = PodStore()
     store.put(_pod_body("a", "u1"))
