@@ -58,9 +58,9 @@ async def pod_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: A
     meta = body.get("metadata") or {}
     sched.rt.inflight.pop(meta.get("name", ""), None)
     if type == "DELETED":
-        sched.pods_store.remove(meta.get("namespace", ""), meta.get("name", ""))
+        sched.pods.remove(meta.get("namespace", ""), meta.get("name", ""))
     else:
-        sched.pods_store.put(body)
+        sched.pods.put(body)
     phase = (body.get("status") or {}).get("phase")
     sched.pod_changed(body, finished_or_gone=type == "DELETED" or phase in ("Succeeded", "Failed"))
 

@@ -60,9 +60,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-PodIndex = PodStore | Mapping[str, Iterable[PodView]]
-
-
 @dataclass
 class Runtime:
     """Process-wide state shared by the handlers and the scheduler (kept in kopf's memo)."""
@@ -276,11 +273,9 @@ def _find_local(coro: Any, name: str, depth: int = 4) -> Any:
 class Scheduler:
     """The loop. `upsert`/`forget`/`wake` are called from kopf's event handlers."""
 
-    def __init__(self, rt: Runtime, pods: PodIndex, *, clock: Clock = utcnow) -> None:
+    def __init__(self, rt: Runtime, pods: PodStore, *, clock: Clock = utcnow) -> None:
         self.rt = rt
         self.pods = pods
-        #: The Pod store the handlers feed (a fresh one when a plain mapping is given, in tests).
-        self.pods_store = pods if isinstance(pods, PodStore) else PodStore()
         self.clock = clock
         self.jobs: dict[str, JobState] = {}
         #: Jobs by namespace, and (namespace, job name) → uids of the jobs that depend on it.
@@ -521,8 +516,7 @@ class Scheduler:
 
     def _forget_pod(self, namespace: str, name: str) -> None:
         """A Pod the API says is gone though the store has it (its DELETED event was missed)."""
-        if isinstance(self.pods, PodStore):
-            self.pods.remove(namespace, name)
+        self.pods.remove(namespace, name)
 
     def _archived(self, uid: str, pod: PodView) -> bool:
         """Whether the archive holds this Pod's attempt (always, without an archive)."""

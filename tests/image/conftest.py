@@ -7,13 +7,8 @@ cannot be installed or started (OPENCLAW_GATEWAY_TESTS=skip skips those tests).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +19,12 @@ for path in (HERE, ROOT / "hack"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-import openclaw_gateway as harness  # noqa: E402
 from image_engine import IMAGE, engine, hardened, run  # noqa: E402
 
 from support.cluster import CONTAINER_PARENT_LABEL  # noqa: E402
+from support.gateway_fixtures import openclaw, stub_model  # noqa: E402
+
+__all__ = ["openclaw", "stub_model"]  # session fixtures shared with the gateway tier
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,33 +60,3 @@ def container_cli() -> list[str]:
         pytest.skip(f"containers cannot run here ({' '.join(cli)} run failed): {probe.stderr.strip()[-600:]}")
     _remove_orphans(cli)
     return cli
-
-
-@pytest.fixture(scope="session")
-def stub_model() -> Iterator[harness.StubModel]:
-    model = harness.StubModel().start()
-    yield model
-    model.stop()
-
-
-@pytest.fixture(scope="session")
-def openclaw(stub_model: harness.StubModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Gateway]:
-    """The real gateway (hack/install-gateway.sh, cached), on loopback: containers reach it by host network."""
-    if os.environ.get("OPENCLAW_GATEWAY_TESTS") == "skip":
-        pytest.skip("OPENCLAW_GATEWAY_TESTS=skip")
-    install = subprocess.run(
-        ["bash", str(ROOT / "hack" / "install-gateway.sh")], capture_output=True, text=True, timeout=900
-    )
-    if install.returncode != 0:
-        pytest.fail(f"cannot install the OpenClaw gateway:\n{install.stdout[-2000:]}\n{install.stderr[-4000:]}")
-    gateway = harness.Gateway(base=tmp_path_factory.mktemp("openclaw"), model_url=stub_model.base_url)
-    started = time.monotonic()
-    try:
-        gateway.start().wait_ready(timeout=120)
-    except RuntimeError as exc:
-        gateway.stop()
-        pytest.fail(f"the OpenClaw gateway did not start: {exc}")
-    print(f"\nopenclaw gateway ready on {gateway.url} in {time.monotonic() - started:.1f}s")
-    with contextlib.ExitStack() as stack:
-        stack.callback(gateway.stop)
-        yield gateway
