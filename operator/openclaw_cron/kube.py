@@ -36,6 +36,8 @@ ATTEMPTS = 5
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 REQUEST_TIMEOUT = 30.0
+#: How long a read Authorization header is reused (client-go re-reads its token file every minute).
+AUTH_REFRESH_SECONDS = 60.0
 
 
 class Conflict(Exception):
@@ -108,6 +110,7 @@ class Kube:
         self._session: aiohttp.ClientSession | None = None
         #: API writes by kind, for the benchmark's writes-per-run figure.
         self.writes: dict[str, int] = {}
+        self._auth: tuple[float, str] | None = None
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.host.startswith("https"):
@@ -129,16 +132,32 @@ class Kube:
             )
         return self._session
 
+    def _authorization(self) -> str:
+        """The Authorization header, re-read at most every AUTH_REFRESH_SECONDS.
+
+        The official client's refresh hook reloads the kubeconfig (or the projected token file)
+        and re-resolves proxies on every call, which cost more than the request itself; like
+        client-go, a rotated token is picked up within a minute.
+        """
+        now = time.monotonic()
+        if self._auth is None or now - self._auth[0] > AUTH_REFRESH_SECONDS:
+            token = self.conf.get_api_key_with_prefix("authorization")
+            if not token and self.conf.username:
+                token = self.conf.get_basic_auth_token()
+            self._auth = (now, token or "")
+        return self._auth[1]
+
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        token = self.conf.get_api_key_with_prefix("authorization")  # refreshes rotated tokens
-        if token:
+        if token := self._authorization():
             headers["Authorization"] = token
-        elif self.conf.username:
-            headers["Authorization"] = self.conf.get_basic_auth_token()
         return headers
+
+    def reauthorize(self) -> None:
+        """Forget the cached Authorization header (after a 401: the token may have rotated)."""
+        self._auth = None
 
     async def request(
         self,
@@ -165,6 +184,9 @@ class Kube:
                     if resp.status < 400:
                         return text if raw else (json.loads(text) if text else {})
                     metrics.api_error(operation, str(resp.status))
+                    if resp.status == 401 and attempt == 1:
+                        self.reauthorize()  # a rotated token: read it again, once
+                        continue
                     if resp.status == 429 or resp.status >= 500:
                         retry_after = resp.headers.get("Retry-After")
                         if attempt < ATTEMPTS:

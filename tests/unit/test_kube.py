@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,47 @@ def test_scale_settings_are_read() -> None:
     )
     assert (s.kube_api_qps, s.kube_api_burst, s.normal_events, s.max_parallel_reconciles) == (50.0, 80, True, 8)
     assert Settings().normal_events is False and Settings().resync_seconds == 600.0
+
+
+async def test_authorization_is_cached_and_reread_after_a_401(tmp_path: Path) -> None:
+    """The token is read once per minute, not per call; a 401 (a rotated token) reads it again."""
+    from aiohttp import web
+    from kubernetes import client
+
+    from openclaw_cron.kube import Kube
+
+    token_file = tmp_path / "token"
+    token_file.write_text("one")
+    reads: list[str] = []
+    seen: list[str] = []
+
+    def refresh(conf: client.Configuration) -> None:
+        reads.append(token_file.read_text())
+        conf.api_key["authorization"] = reads[-1]
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        ok = request.headers.get("Authorization") == f"Bearer {token_file.read_text()}"
+        return web.json_response({"ok": ok}, status=200 if ok else 401)
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    conf = client.Configuration(host=f"http://127.0.0.1:{port}")
+    conf.api_key_prefix["authorization"] = "Bearer"
+    conf.refresh_api_key_hook = refresh  # type: ignore[assignment]
+    kube = Kube(conf)
+    try:
+        for _ in range(5):
+            assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+        assert reads == ["one"]  # one read for five calls
+        token_file.write_text("two")  # rotated
+        assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+        assert reads == ["one", "two"] and seen[-2:] == ["Bearer one", "Bearer two"]
+    finally:
+        await kube.close()
+        await runner.cleanup()
