@@ -32,16 +32,20 @@ operator is a separate process. Figures, all taken from /proc and the emulator's
 from __future__ import annotations
 
 import argparse
+import gc
+import itertools
 import json
 import logging
 import math
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,6 +249,56 @@ def proc_cpu_seconds(path: str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+GC_SUM = re.compile(r'^openclaw_cron_gc_pause_seconds_(sum|count)\{generation="2"\} (\S+)$', re.M)
+
+
+def operator_gc(port: int) -> tuple[float, float]:
+    """Full-collection pause seconds and count so far, from the operator's own metrics."""
+    try:
+        names = "name[]=openclaw_cron_gc_pause_seconds_sum&name[]=openclaw_cron_gc_pause_seconds_count"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{names}", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return (0.0, 0.0)
+    found = dict(GC_SUM.findall(text))
+    return (float(found.get("sum", 0)), float(found.get("count", 0)))
+
+
+class GcLog:
+    """Pauses of this process's garbage collector (the emulator's: it answers the operator).
+
+    A Pod create that arrives during one is received late and counts as the operator's lag, so
+    the report shows both processes' pauses beside the lag timeline.
+    """
+
+    def __init__(self, least: float = 0.005) -> None:
+        self.least = least
+        self.pauses: list[tuple[float, float, int]] = []  # (wall start, seconds, generation)
+        self._start = 0.0
+
+    def __enter__(self) -> GcLog:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        took = time.perf_counter() - self._start
+        if took >= self.least:
+            self.pauses.append((time.time() - took, took, info["generation"]))
+
+
 @dataclass
 class Sample:
     when: float
@@ -255,6 +309,8 @@ class Sample:
     #: the emulator+kubelet thread's CPU seconds
     emu_cpu: float
     host_busy: float
+    #: the operator's cumulative full (generation 2) garbage-collection pause seconds, and count
+    op_gc: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass
@@ -402,7 +458,7 @@ def ms(value: float) -> str:
 
 
 def secs(value: float) -> str:
-    return "n/a" if math.isnan(value) else ("never" if math.isinf(value) else f"{value:.1f} s")
+    return "n/a" if math.isnan(value) else ("never" if math.isinf(value) else f"{value:.2f} s")
 
 
 def verdict(ok: bool) -> str:
@@ -413,15 +469,33 @@ def lag_row(lag: LagStats) -> str:
     return " / ".join(ms(v) for v in (lag.p50, lag.p95, lag.p99, lag.max))
 
 
-def lag_timeline(runs: Mapping[tuple[str, float], float], t0: float, step: float) -> list[str]:
-    """One line per `step` seconds of scheduled time: slots started, p50 and max lag."""
+def lag_timeline(
+    runs: Mapping[tuple[str, float], float],
+    t0: float,
+    step: float,
+    samples: Sequence[Sample] = (),
+    emu_gc: Sequence[tuple[float, float, int]] = (),
+) -> list[str]:
+    """One line per `step` seconds of scheduled time: slots started, p50 and max lag, and the
+    garbage-collection pauses of the operator (full collections) and the emulator in it."""
     buckets: dict[int, list[float]] = {}
     for (_, scheduled), when in runs.items():
         buckets.setdefault(int((scheduled - t0) // step), []).append(when - scheduled)
+    op_gc: dict[int, float] = {}
+    for before, after in itertools.pairwise(samples):
+        k = int((after.when - t0) // step)
+        op_gc[k] = op_gc.get(k, 0.0) + after.op_gc[0] - before.op_gc[0]
+    emu: dict[int, float] = {}
+    for start, took, _ in emu_gc:
+        k = int((start - t0) // step)
+        emu[k] = emu.get(k, 0.0) + took
     lines = []
     for b in sorted(buckets):
         lags = sorted(buckets[b])
-        lines.append(f"  t+{b * step:4.0f}s  {len(lags):5d}  {ms(percentile(lags, 50)):>9}  {ms(lags[-1]):>9}")
+        lines.append(
+            f"  t+{b * step:4.0f}s  {len(lags):5d}  {ms(percentile(lags, 50)):>9}  {ms(lags[-1]):>9}"
+            f"  {ms(op_gc.get(b, 0.0)):>9}  {ms(emu.get(b, 0.0)):>9}"
+        )
     return lines
 
 
@@ -447,6 +521,8 @@ class Result:
     profile: str = ""
     notes: list[str] = field(default_factory=list)
     restart: Restart | None = None
+    #: this process's (the emulator's) garbage-collection pauses
+    emu_gc: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -544,7 +620,7 @@ def run(args: argparse.Namespace) -> Result:
     cluster = Cluster(workdir, emulator=emulator, kubelet_options={"default_script": script})
     samples: list[Sample] = []
     notes: list[str] = []
-    with cluster:
+    with cluster, GcLog() as emu_gc:
         assert cluster._thread is not None and cluster._thread.native_id is not None
         emu_stat = f"/proc/self/task/{cluster._thread.native_id}/stat"
         create_estimate = 2 + jobs // (1000 if args.create == "store" else 150)
@@ -559,7 +635,8 @@ def run(args: argparse.Namespace) -> Result:
         create_jobs(cluster, plan.manifests(), args.create)
         create_s = time.monotonic() - t
         print(f"created {jobs} jobs in {create_s:.1f}s ({args.create}); first slot {rfc3339(first_slot)}", flush=True)
-        env = {"OPENCLAW_CRON_METRICS_PORT": "0", "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9"}
+        metrics_port = free_port()
+        env = {"OPENCLAW_CRON_METRICS_PORT": str(metrics_port), "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9"}
         if args.normal_events:
             env["OPENCLAW_CRON_NORMAL_EVENTS"] = "true"
         env.update(kv.split("=", 1) for kv in args.env)
@@ -586,6 +663,7 @@ def run(args: argparse.Namespace) -> Result:
                     proc_cpu_seconds(f"/proc/{operator.pid}/stat"),
                     proc_cpu_seconds(emu_stat),
                     host_busy_seconds(),
+                    operator_gc(metrics_port),
                 )
             )
             if profiler is None and args.profile and now >= profile_at:
@@ -611,6 +689,7 @@ def run(args: argparse.Namespace) -> Result:
                 proc_cpu_seconds(f"/proc/{operator.pid}/stat"),
                 proc_cpu_seconds(emu_stat),
                 host_busy_seconds(),
+                operator_gc(metrics_port),
             )
         )
         profile = finish_profiler(profiler, workdir) if profiler is not None else ""
@@ -649,6 +728,7 @@ def run(args: argparse.Namespace) -> Result:
         profile=profile,
         notes=notes,
         restart=restart,
+        emu_gc=emu_gc.pauses,
     )
 
 
@@ -808,6 +888,11 @@ def format_report(r: Result) -> str:
                 f"{u.host_busy / u.seconds:.2f} of {os.cpu_count()} cores (other processes {u.others:.2f})",
             )
         )
+    gc_s, gc_n = (b - a for a, b in zip(samples[0].op_gc, samples[-1].op_gc, strict=True))
+    each = f", {ms(gc_s / gc_n)} each" if gc_n else ""
+    add(("operator full GCs (whole run)", f"{gc_n:.0f}, {secs(gc_s)} in all{each}"))
+    long = [took for _, took, _ in r.emu_gc if took >= 0.05]
+    add(("emulator GC pauses >= 50 ms (whole run)", f"{len(long)}, {secs(sum(long))} in all"))
     writes = Writes(dict(operator_calls(r.calls, *window)), runs)
     events = "on" if r.args.normal_events else "off"
     add((f"operator writes/run (Normal Events {events})", f"{writes.per_run():.2f}"))
@@ -836,8 +921,8 @@ def format_report(r: Result) -> str:
         add((f"Pod writes by {agent} (watch events)", f"{count / runs if runs else math.nan:.2f}/run"))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines += ["lag by scheduled time (since operator start): slots, p50, max"]
-    lines += lag_timeline(r.runs, r.t0, 1.0 if r.args.burst else 15.0)
+    lines += ["lag by scheduled time (since operator start): slots, p50, max; GC pauses: operator (full), emulator"]
+    lines += lag_timeline(r.runs, r.t0, 1.0 if r.args.burst else 15.0, r.samples, r.emu_gc)
     if r.restart is not None:
         rs = r.restart
         lines += [

@@ -108,6 +108,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         rt.notifier = Notifier(load_channels(ours.notify_config))
         await rt.notifier.start()
     if ours.metrics_port:
+        metrics.watch_gc()
         metrics.start_http_server(ours.metrics_port)
     store = PodStore()
     # The run Pods that exist, before any job's first pass (the Pod watch keeps it current).

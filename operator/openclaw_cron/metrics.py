@@ -19,7 +19,9 @@ per-job histogram would cost 14 series per job for little insight.
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from importlib import metadata
 from wsgiref.simple_server import WSGIServer
 
@@ -140,6 +142,13 @@ API_ERRORS = Counter(
 JOBS = Gauge(
     PREFIX + "jobs",
     "OpenClawCronJobs the scheduler holds.",
+    registry=REGISTRY,
+)
+GC_PAUSE = Histogram(
+    PREFIX + "gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector by generation: every run due during one waits.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
 
@@ -317,6 +326,22 @@ def stop_http_servers() -> None:
         server = _servers.pop()
         server.shutdown()
         server.server_close()
+
+
+_gc_started = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        GC_PAUSE.labels(generation=str(info["generation"])).observe(time.perf_counter() - _gc_started[0])
+
+
+def watch_gc() -> None:
+    """Time every collection into ``gc_pause_seconds`` (a few microseconds per collection)."""
+    if _gc_callback not in gc.callbacks:
+        gc.callbacks.append(_gc_callback)
 
 
 def exported_names() -> dict[str, str]:
