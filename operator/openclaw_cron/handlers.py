@@ -1,15 +1,17 @@
 """kopf wiring: thin handlers that feed the scheduler (`scheduler.py`) and nothing else.
 
-- event handlers for jobs and run Pods that only update the scheduler's state (its Pod store:
-  the world rebuilt from owned objects) or wake a job;
-- startup/cleanup that start and stop the one scheduling loop.
+- an event handler for jobs that only updates the scheduler's copy of the job and wakes it;
+- startup/cleanup that start and stop the one scheduling loop and the run-Pod informer
+  (`informer.py`: run Pods change several times a run, and kopf's per-event machinery cost
+  more than the rest of the run; the informer fills the scheduler's Pod store directly).
 
 Only event handlers are registered for jobs, so kopf keeps no per-object
 state and puts no finalizer on them: deleting a job, its namespace or the whole install
 never waits for the operator. A finalizer left by an earlier version (one daemon per job
 needed it) is removed by kopf on first sight, because `persistence.finalizer` still names it
 and no handler requires it any more. kopf peering pauses the watches of a standby replica;
-the scheduler reads the same pause state and does nothing while paused.
+the scheduler reads the same pause state and does nothing while paused (the Pod informer
+goes on, so a standby that takes over knows every run Pod already).
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import kopf
 
-from . import metrics
+from . import collector, metrics
 from . import naming as n
 from .api import GROUP, PLURAL, VERSION
 from .archive.service import ArchiveService
+from .informer import PodInformer
 from .kube import Kube
 from .notify import Notifier, load_channels
 from .pods import PodStore
@@ -71,20 +75,6 @@ def scheduler(memo: Any) -> Scheduler:
     return sched
 
 
-@kopf.on.event("pods", labels={n.LABEL_MANAGED_BY: n.MANAGED_BY})
-async def pod_changed(body: kopf.Body, memo: kopf.Memo, type: str | None, **_: Any) -> None:
-    # async: kopf runs plain functions in a thread pool, and the scheduler is not thread-safe
-    sched = scheduler(memo)
-    meta = body.get("metadata") or {}
-    sched.rt.inflight.pop(meta.get("name", ""), None)
-    if type == "DELETED":
-        sched.pods.remove(meta.get("namespace", ""), meta.get("name", ""))
-    else:
-        sched.pods.put(body)
-    phase = (body.get("status") or {}).get("phase")
-    sched.pod_changed(body, finished_or_gone=type == "DELETED" or phase in ("Succeeded", "Failed"))
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def job_changed(
     body: kopf.Body, uid: str, memo: kopf.Memo, type: str | None, namespace: str | None, name: str, **_: Any
@@ -110,11 +100,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     if ours.metrics_port:
         metrics.watch_gc()
         metrics.start_http_server(ours.metrics_port)
-    store = PodStore()
-    # The run Pods that exist, before any job's first pass (the Pod watch keeps it current).
-    for pod in await kube.list_run_pods(ours.namespaces, f"{n.LABEL_MANAGED_BY}={n.MANAGED_BY}"):
-        store.put(pod)
-    sched = Scheduler(rt, store)
+    sched = Scheduler(rt, PodStore())
+    informer = PodInformer(kube, ours.namespaces, f"{n.LABEL_MANAGED_BY}={n.MANAGED_BY}", sched.pod_event)
+    await informer.list_all()  # the run Pods that exist, before any job's first pass
+    memo["informer_task"] = asyncio.create_task(informer.run(), name="openclaw-cron pod informer")
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
     if ours.archive_url:
@@ -127,17 +116,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         archive.on_ready = ready
         await archive.start()
         memo["archive"] = archive
+    sched.collections = collector.take_over(time.monotonic())
     memo["scheduler_task"] = asyncio.create_task(sched.run(), name="openclaw-cron scheduler")
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     sched: Scheduler | None = memo.get("scheduler")
-    task: asyncio.Task[None] | None = memo.get("scheduler_task")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for key in ("scheduler_task", "informer_task"):
+        task: asyncio.Task[None] | None = memo.get(key)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     archive: ArchiveService | None = memo.get("archive")
     if archive is not None:
         await archive.stop()

@@ -16,7 +16,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -236,20 +236,53 @@ class Kube:
             return False
         return True
 
-    async def list_run_pods(self, namespaces: tuple[str, ...], label_selector: str) -> list[dict[str, Any]]:
-        """Every run Pod (all namespaces, or the watched ones), to fill the Pod store before the first pass."""
-        paths = [self._pods(ns) for ns in namespaces] if namespaces else ["/api/v1/pods"]
+    def _pods_of(self, scope: str) -> str:
+        return self._pods(scope) if scope else "/api/v1/pods"
+
+    async def list_pods(self, scope: str, label_selector: str) -> tuple[list[dict[str, Any]], str]:
+        """Pods in one namespace ("": all), in pages, and the resourceVersion to watch from."""
         items: list[dict[str, Any]] = []
-        for path in paths:
-            cont = ""
-            while True:
-                query = {"labelSelector": label_selector, "limit": "500", **({"continue": cont} if cont else {})}
-                page = await self.request("GET", path, operation="pods.list", query=query)
-                items += page.get("items") or []
-                cont = (page.get("metadata") or {}).get("continue") or ""
-                if not cont:
-                    break
-        return items
+        cont, rv = "", ""
+        while True:
+            query = {"labelSelector": label_selector, "limit": "500", **({"continue": cont} if cont else {})}
+            page = await self.request("GET", self._pods_of(scope), operation="pods.list", query=query)
+            items += page.get("items") or []
+            meta = page.get("metadata") or {}
+            rv, cont = meta.get("resourceVersion") or rv, meta.get("continue") or ""
+            if not cont:
+                return items, rv
+
+    async def watch_pods(
+        self, scope: str, label_selector: str, resource_version: str, seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The watch events after `resource_version`, until the server ends the stream."""
+        query = {
+            "watch": "true",
+            "labelSelector": label_selector,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(seconds),
+        }
+        url = self.host + self._pods_of(scope) + "?" + urlencode(query)
+        # No total timeout: a stream lasts `seconds`; silence well past that is a dead connection.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=seconds + self.timeout)
+        await self.bucket.acquire()
+        async with self.session().get(url, headers=self._headers(None), timeout=timeout) as resp:
+            if resp.status >= 400:
+                metrics.api_error("pods.watch", str(resp.status))
+                if resp.status == 401:
+                    self.reauthorize()
+                error = ApiException(status=resp.status, reason=resp.reason or "")
+                error.body = await resp.text()
+                raise error
+            parts: list[bytes] = []  # one event per line; a line may span chunks
+            async for chunk in resp.content.iter_any():
+                while (end := chunk.find(b"\n")) >= 0:
+                    parts.append(chunk[:end])
+                    line, parts, chunk = b"".join(parts), [], chunk[end + 1 :]
+                    if line.strip():
+                        yield json.loads(line)
+                parts.append(chunk)
 
     async def delete_pods(self, namespace: str, label_selector: str) -> None:
         """Prune several finished Pods in one write (deletecollection; the caller checks the selector)."""

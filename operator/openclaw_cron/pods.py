@@ -287,7 +287,7 @@ def pod_view(body: dict[str, Any]) -> PodView | None:
 
 
 class PodStore:
-    """Run Pods by owner uid, fed by the Pod watch (and one listing before the first pass).
+    """Run Pods by owner uid, fed by the Pod informer (its list before the first pass, then its watch).
 
     The scheduler's own map rather than a kopf index: kopf gates every handler on its indexes
     being ready, and that gate costs more than the objects grow when thousands of Pods are listed
@@ -298,22 +298,27 @@ class PodStore:
         self._by_owner: dict[str, dict[str, PodView]] = {}
         self._owner_of: dict[tuple[str, str], str] = {}
 
-    def put(self, body: Mapping[str, Any]) -> PodView | None:
+    def put(self, body: Mapping[str, Any]) -> bool:
+        """Store a Pod's view; False when the view is unchanged (a write the reconciler cannot see)."""
         view = pod_view(dict(body))
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         old_owner = self._owner_of.pop(key, None)
+        old = None
         if old_owner is not None:
+            old = self._by_owner.get(old_owner, {}).get(key[1])
             self._drop(old_owner, key[1])
         if view is not None:
             self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
             self._owner_of[key] = view.owner_uid
-        return view
+        return view != old
 
-    def remove(self, namespace: str, name: str) -> None:
+    def remove(self, namespace: str, name: str) -> str | None:
+        """Forget a Pod; the uid of the job that owned it, if it was stored."""
         owner = self._owner_of.pop((namespace, name), None)
         if owner is not None:
             self._drop(owner, name)
+        return owner
 
     def _drop(self, owner: str, name: str) -> None:
         pods = self._by_owner.get(owner)

@@ -1,7 +1,7 @@
 """One scheduling loop for every job: a time-ordered queue, compact per-job state, bounded passes.
 
-kopf watches the jobs and their run Pods and calls `upsert` / `forget` / `wake`; nothing else
-of kopf's per-object machinery is used for a job (no daemon, hence no finalizer: a job, its
+kopf watches the jobs and calls `upsert` / `forget`; the run-Pod informer (`informer.py`)
+calls `pod_event`; nothing else of kopf's per-object machinery is used for a job (no daemon, hence no finalizer: a job, its
 namespace or the whole install can be deleted while the operator is down). The loop pops the
 jobs that are due (or woke), runs each job's pass as a task (at most
 `settings.max_parallel_reconciles` at once, never two passes of one job at a time), and puts
@@ -10,7 +10,8 @@ world rebuilt from the resource and its owned Pods → `reconcile()` (pure) → 
 a safe order: create Pods → patch status → delete Pods → Events.
 
 Idle jobs cost nothing between their due times: no per-job timers or resync storms, just a
-heap entry (a safety-net pass every `resync_seconds`, 10 minutes by default).
+heap entry (a safety-net pass every `resync_seconds`, 10 minutes by default). Full garbage
+collections run in the gaps between slots (`collector.py`), not in the middle of one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from . import metrics
 from . import naming as n
 from .archive.recorder import Recorder
+from .collector import FullCollections
 from .kube import Conflict, Kube
 from .notify import Notification, Notifier
 from .orchestration.wiring import Orchestration, view_fields
@@ -290,6 +292,8 @@ class Scheduler:
         self._slots = asyncio.Semaphore(rt.settings.max_parallel_reconciles)
         self._tasks: set[asyncio.Task[None]] = set()
         self.paused: Callable[[], bool] = lambda: False
+        #: Full garbage collections in the gaps between slots, once `collector.take_over` ran.
+        self.collections: FullCollections | None = None
 
     # -- events from kopf --------------------------------------------------------------
     def upsert(self, body: Mapping[str, Any]) -> None:
@@ -326,10 +330,25 @@ class Scheduler:
             self._dependents.setdefault(key, set()).add(st.uid)
         st.deps = deps
 
-    def pod_changed(self, body: Mapping[str, Any], finished_or_gone: bool) -> None:
-        """A run Pod changed: wake its job; a freed slot under the global cap wakes the waiters."""
-        for owner in (body.get("metadata") or {}).get("ownerReferences") or []:
-            self.wake(owner.get("uid", ""))
+    def pod_event(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A run Pod was added, changed or deleted (the Pod informer): update the store, wake its job.
+
+        A change the reconciler cannot see (its view is the same) wakes nobody; a freed slot
+        under the global cap wakes the jobs waiting for one.
+        """
+        meta = body.get("metadata") or {}
+        self.rt.inflight.pop(meta.get("name", ""), None)
+        if kind == "DELETED":
+            owner = self.pods.remove(meta.get("namespace", ""), meta.get("name", ""))
+            if owner is None:
+                return
+            self.wake(owner)
+        else:
+            if not self.pods.put(body):
+                return
+            for ref in meta.get("ownerReferences") or []:
+                self.wake(ref.get("uid", ""))
+        finished_or_gone = kind == "DELETED" or (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if finished_or_gone and self.rt.settings.max_concurrent_runs:
             for uid, waiting in list(self.rt.cap_waiting.items()):
                 if waiting:
@@ -375,6 +394,10 @@ class Scheduler:
             while True:
                 self._kick.clear()
                 timeout = 1.0 if self.paused() else self._dispatch(time.time())
+                gcs = self.collections
+                if gcs is not None and gcs.due(time.monotonic(), timeout, busy=bool(self._tasks)):
+                    gcs.collect(time.monotonic())  # in a gap between slots (see collector.py)
+                    continue
                 try:
                     async with asyncio.timeout(timeout):
                         await self._kick.wait()

@@ -97,15 +97,18 @@ def test_pod_store_follows_puts_removes_and_owner_changes() -> None:
     from openclaw_cron.pods import PodStore
 
     store = PodStore()
-    store.put(_pod_body("a", "u1"))
+    assert store.put(_pod_body("a", "u1"))
     store.put(_pod_body("b", "u1"))
     store.put(_pod_body("c", "u2"))
     assert sorted(p.name for p in store.get("u1")) == ["a", "b"]
-    store.put(_pod_body("a", "u1", phase="Succeeded"))  # an update replaces, never duplicates
+    assert store.put(_pod_body("a", "u1", phase="Succeeded"))  # an update replaces, never duplicates
     assert sorted((p.name, p.phase) for p in store.get("u1")) == [("a", "Succeeded"), ("b", "Running")]
-    store.remove("ns", "b")
-    store.remove("ns", "nope")
+    noise = _pod_body("a", "u1", phase="Succeeded")
+    noise["metadata"]["labels"]["team"] = "x"  # type: ignore[index]
+    assert not store.put(noise)  # nothing the reconciler reads changed: the caller wakes nobody
+    assert store.remove("ns", "b") == "u1"
+    assert store.remove("ns", "nope") is None
     assert [p.name for p in store.get("u1")] == ["a"]
-    store.put({"metadata": {"name": "c", "namespace": "ns"}})  # no longer ours (labels gone): dropped
+    assert store.put({"metadata": {"name": "c", "namespace": "ns"}})  # no longer ours (labels gone): dropped
     assert list(store.get("u2")) == []
     assert sorted(len(list(v)) for v in store.values()) == [1]
