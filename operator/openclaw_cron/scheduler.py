@@ -291,6 +291,8 @@ class Scheduler:
         self._kick = asyncio.Event()
         self._slots = asyncio.Semaphore(rt.settings.max_parallel_reconciles)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Passes started and not yet finished (the loop is told when the last one ends).
+        self._passes = 0
         self.paused: Callable[[], bool] = lambda: False
         #: Full garbage collections in the gaps between slots, once `collector.take_over` ran.
         self.collections: FullCollections | None = None
@@ -395,7 +397,7 @@ class Scheduler:
                 self._kick.clear()
                 timeout = 1.0 if self.paused() else self._dispatch(time.time())
                 gcs = self.collections
-                if gcs is not None and gcs.due(time.monotonic(), timeout, busy=bool(self._tasks)):
+                if gcs is not None and gcs.due(time.monotonic(), timeout, busy=self._passes > 0):
                     gcs.collect(time.monotonic())  # in a gap between slots (see collector.py)
                     continue
                 try:
@@ -417,6 +419,7 @@ class Scheduler:
                 continue  # superseded or forgotten
             st.token = 0
             st.running = True
+            self._passes += 1
             task = asyncio.create_task(self._run_pass(st), name=f"pass {uid}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -432,6 +435,9 @@ class Scheduler:
             log.exception("pass of job %s failed", st.uid)
         finally:
             st.running = False
+            self._passes -= 1
+            if not self._passes:
+                self._kick.set()  # quiet now: the loop may use the gap (see collector.py)
         if st.deleted:
             return
         if st.again:
