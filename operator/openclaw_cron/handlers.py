@@ -103,7 +103,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     sched = Scheduler(rt, PodStore())
     informer = PodInformer(kube, ours.namespaces, f"{n.LABEL_MANAGED_BY}={n.MANAGED_BY}", sched.pod_event)
     await informer.list_all()  # the run Pods that exist, before any job's first pass
-    memo["informer_task"] = asyncio.create_task(informer.run(), name="openclaw-cron pod informer")
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
     if ours.archive_url:
@@ -117,6 +116,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
         await archive.start()
         memo["archive"] = archive
     sched.collections = collector.take_over(time.monotonic())
+    memo["informer_task"] = asyncio.create_task(informer.run(), name="openclaw-cron pod informer")
     memo["scheduler_task"] = asyncio.create_task(sched.run(), name="openclaw-cron scheduler")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -48,23 +48,36 @@ class Seen:
             self.pods[name] = (body.get("metadata") or {}).get("labels", {}).get("step", "")
 
 
+@contextlib.asynccontextmanager
+async def following(cluster: Cluster, namespaces: tuple[str, ...] = ()) -> AsyncIterator[tuple[Any, Seen, PodInformer]]:
+    """The informer listed and following `cluster`: (CoreV1Api, its sink, the informer)."""
+    api = cluster.api_client()
+    kube = Kube(api.configuration)
+    seen = Seen()
+    informer = PodInformer(kube, namespaces, SELECTOR, seen)
+    await informer.list_all()
+    task = asyncio.create_task(informer.run())
+    try:
+        yield client.CoreV1Api(api), seen, informer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kube.close()
+        api.close()
+
+
 async def test_lists_then_follows_resumes_a_dropped_stream_and_lists_again_after_410(
     cluster_factory: Callable[..., Cluster],
 ) -> None:
     cluster = cluster_factory(kubelet=False, emulator_options={"watch_cache_size": 30})
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
-    core.create_namespaced_pod("default", pod("before"))
+    setup = client.CoreV1Api(cluster.api_client())
+    setup.create_namespaced_pod("default", pod("before"))
     other = pod("not-ours")
     other["metadata"]["labels"] = {}
-    core.create_namespaced_pod("default", other)
-    kube = Kube(api.configuration)
-    seen = Seen()
-    informer = PodInformer(kube, (), SELECTOR, seen)
-    await informer.list_all()
-    assert seen.events == [("ADDED", "before")]  # the selector: only run Pods
-    task = asyncio.create_task(informer.run())
-    try:
+    setup.create_namespaced_pod("default", other)
+    async with following(cluster) as (core, seen, informer):
+        assert seen.events == [("ADDED", "before")]  # the selector: only run Pods
         await asyncio.to_thread(core.create_namespaced_pod, "default", pod("during"))
         await until(lambda: "during" in seen.pods)
 
@@ -78,8 +91,7 @@ async def test_lists_then_follows_resumes_a_dropped_stream_and_lists_again_after
         assert seen.events.count(("ADDED", "during")) == 1
 
         # Changes elsewhere push the informer's last version out of the watch cache; after the
-        # next drop the resume gets 410 Gone and the informer lists again, and sees the Pod
-        # deleted meanwhile.
+        # next drop the resume gets 410 Gone and the informer lists again, and follows on.
         for i in range(40):
             await asyncio.to_thread(core.create_namespaced_config_map, "default", {"metadata": {"name": f"cm{i}"}})
         cluster.call(cluster.emulator.disconnect_watches)
@@ -87,34 +99,16 @@ async def test_lists_then_follows_resumes_a_dropped_stream_and_lists_again_after
         await asyncio.to_thread(core.delete_namespaced_pod, "before", "default")
         await until(lambda: "before" not in seen.pods)
         assert set(seen.pods) == {"during"}
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
-        api.close()
 
 
 async def test_a_namespace_list_watches_only_those_namespaces(cluster_factory: Callable[..., Cluster]) -> None:
     cluster = cluster_factory(kubelet=False)
-    api = cluster.api_client()
-    core = client.CoreV1Api(api)
+    setup = client.CoreV1Api(cluster.api_client())
     for ns in ("team-a", "team-b"):
-        core.create_namespace({"metadata": {"name": ns}})
-    kube = Kube(api.configuration)
-    seen = Seen()
-    informer = PodInformer(kube, ("team-a",), SELECTOR, seen)
-    await informer.list_all()
-    task = asyncio.create_task(informer.run())
-    try:
+        setup.create_namespace({"metadata": {"name": ns}})
+    async with following(cluster, ("team-a",)) as (core, seen, _):
         await asyncio.to_thread(core.create_namespaced_pod, "team-b", pod("b", "team-b"))
         await asyncio.to_thread(core.create_namespaced_pod, "team-a", pod("a", "team-a"))
         await until(lambda: "a" in seen.pods)
         await asyncio.sleep(0.3)
         assert seen.events == [("ADDED", "a")]
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await kube.close()
-        api.close()
