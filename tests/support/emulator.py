@@ -1605,6 +1605,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                 event = {"type": event["type"], "object": self._table(rt, [event["object"]], str(self._rv), include)}
             await response.write(json.dumps(event).encode() + b"\n")
 
+        want = rt.key  # built once: a kmock.resource per log entry made each resume scan the cache slowly
         try:
             for event in initial:
                 await send(event)
@@ -1620,7 +1621,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                         break
                     change = self._log[index]
                     last_rv = change.rv
-                    if change.key != rt.key:
+                    if change.key != want:
                         continue
                     new = self._encode(rt, copy.deepcopy(change.obj))
                     old = self._encode(rt, copy.deepcopy(change.old)) if change.old else None
