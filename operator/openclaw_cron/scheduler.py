@@ -1,9 +1,9 @@
 """One scheduling loop for every job: a time-ordered queue, compact per-job state, bounded passes.
 
-kopf watches the jobs and calls `upsert` / `forget`; the run-Pod informer (`informer.py`)
-calls `pod_event`; nothing else of kopf's per-object machinery is used for a job (no daemon, hence no finalizer: a job, its
-namespace or the whole install can be deleted while the operator is down). The loop pops the
-jobs that are due (or woke), runs each job's pass as a task (at most
+kopf watches the jobs and calls `upsert` / `forget`; the run-Pod informer (`informer.py`) calls
+`pod_event`. Nothing else of kopf's per-object machinery is used for a job (no daemon, hence no
+finalizer: a job, its namespace or the whole install can be deleted while the operator is
+down). The loop pops the jobs that are due (or woke), runs each job's pass as a task (at most
 `settings.max_parallel_reconciles` at once, never two passes of one job at a time), and puts
 the job back in the queue at the time its plan asks for. A pass is the kubebuilder shape: the
 world rebuilt from the resource and its owned Pods → `reconcile()` (pure) → apply the plan in
