@@ -34,9 +34,6 @@ class FullCollections:
     #: Seconds the last full collection took (a first guess until one ran).
     last_took: float = 0.1
     last_at: float = 0.0
-    #: Full collections run, and how many could not wait for a gap.
-    count: int = 0
-    forced: int = 0
 
     def budget(self) -> float:
         """The gap a collection needs: what the last took, with room to spare."""
@@ -51,15 +48,11 @@ class FullCollections:
             return True
         return not busy and gap >= self.budget()
 
-    def collect(self, now: float) -> float:
-        """Run a full collection; the seconds it took."""
-        if now - self.last_at >= self.max_interval:
-            self.forced += 1
+    def collect(self, now: float) -> None:
+        """Run a full collection, timing it for the next `budget`."""
         begun = time.perf_counter()
         gc.collect(2)
-        self.last_took = time.perf_counter() - begun
-        self.last_at, self.count = now, self.count + 1
-        return self.last_took
+        self.last_took, self.last_at = time.perf_counter() - begun, now
 
 
 def take_over(now: float) -> FullCollections:

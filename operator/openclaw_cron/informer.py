@@ -59,9 +59,9 @@ class PodInformer:
         items, rv = await self.kube.list_pods(scope, self.selector)
         self.lists += 1
         listed = {_key(pod) for pod in items}
-        for namespace, name in self._known.get(scope, set()) - listed:  # gone while not watching
-            self.sink("DELETED", {"metadata": {"namespace": namespace, "name": name}})
         known = self._known.get(scope, set())
+        for namespace, name in known - listed:  # gone while not watching
+            self.sink("DELETED", {"metadata": {"namespace": namespace, "name": name}})
         for pod in items:
             self.sink("MODIFIED" if _key(pod) in known else "ADDED", pod)
         self._known[scope] = listed

@@ -298,20 +298,22 @@ class PodStore:
         self._by_owner: dict[str, dict[str, PodView]] = {}
         self._owner_of: dict[tuple[str, str], str] = {}
 
-    def put(self, body: Mapping[str, Any]) -> bool:
-        """Store a Pod's view; False when the view is unchanged (a write the reconciler cannot see)."""
+    def put(self, body: Mapping[str, Any]) -> str | None:
+        """Store a Pod's view; the uid of the job whose view changed (None: nothing it reads did)."""
         view = pod_view(dict(body))
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        old_owner = self._owner_of.pop(key, None)
-        old = None
+        old_owner = self._owner_of.get(key)
+        old = self._by_owner.get(old_owner or "", {}).get(key[1])
+        if view == old:
+            return None
         if old_owner is not None:
-            old = self._by_owner.get(old_owner, {}).get(key[1])
-            self._drop(old_owner, key[1])
-        if view is not None:
-            self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
-            self._owner_of[key] = view.owner_uid
-        return view != old
+            self.remove(*key)
+        if view is None:
+            return old_owner  # no longer a run Pod (its labels or owner are gone)
+        self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
+        self._owner_of[key] = view.owner_uid
+        return view.owner_uid
 
     def remove(self, namespace: str, name: str) -> str | None:
         """Forget a Pod; the uid of the job that owned it, if it was stored."""
@@ -327,9 +329,9 @@ class PodStore:
             if not pods:
                 del self._by_owner[owner]
 
-    def get(self, owner_uid: str, default: Iterable[PodView] = ()) -> Iterable[PodView]:
-        pods = self._by_owner.get(owner_uid)
-        return list(pods.values()) if pods else default
+    def get(self, owner_uid: str) -> list[PodView]:
+        """A job's run Pods (a new list: the caller may add to it)."""
+        return list(self._by_owner.get(owner_uid, {}).values())
 
     def values(self) -> Iterable[Iterable[PodView]]:
         return [list(p.values()) for p in self._by_owner.values()]

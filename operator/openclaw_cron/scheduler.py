@@ -342,14 +342,11 @@ class Scheduler:
         self.rt.inflight.pop(meta.get("name", ""), None)
         if kind == "DELETED":
             owner = self.pods.remove(meta.get("namespace", ""), meta.get("name", ""))
-            if owner is None:
-                return
-            self.wake(owner)
         else:
-            if not self.pods.put(body):
-                return
-            for ref in meta.get("ownerReferences") or []:
-                self.wake(ref.get("uid", ""))
+            owner = self.pods.put(body)
+        if owner is None:
+            return
+        self.wake(owner)
         finished_or_gone = kind == "DELETED" or (body.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if finished_or_gone and self.rt.settings.max_concurrent_runs:
             for uid, waiting in list(self.rt.cap_waiting.items()):
@@ -453,7 +450,7 @@ class Scheduler:
         now = self.clock()
         job = job_view(current, now)
         try:
-            pods = list(self.pods.get(st.uid, []))
+            pods = self.pods.get(st.uid)
             await self._resolve_uncertain(st, job, pods)
             if st.deferred is not None and not st.deferred_pods <= {p.name for p in pods}:
                 # Pods started by an earlier pass whose status write was held back, not yet in
@@ -542,10 +539,6 @@ class Scheduler:
                 exc,
             )
             return time.time() + ERROR_BACKOFF_SECONDS
-
-    def _forget_pod(self, namespace: str, name: str) -> None:
-        """A Pod the API says is gone though the store has it (its DELETED event was missed)."""
-        self.pods.remove(namespace, name)
 
     def _archived(self, uid: str, pod: PodView) -> bool:
         """Whether the archive holds this Pod's attempt (always, without an archive)."""
@@ -725,7 +718,7 @@ class Scheduler:
         """Policy deletions at once; history pruning batched (see prune_batches)."""
         rt, ref = self.rt, job.ref
         mono = time.monotonic()
-        pods = list(self.pods.get(st.uid, []))
+        pods = self.pods.get(st.uid)
         archived = {p.name for p in pods if self._archived(st.uid, p)}
         for pod, why in plan.deletes:
             if why == "HistoryLimit":
@@ -737,7 +730,7 @@ class Scheduler:
             rt.deleting[pod] = mono + DELETE_MEMORY_SECONDS
             log.info("%s/%s: deleting pod %s (%s)", ref.namespace, ref.name, pod, why)
             if not await rt.kube.delete_pod(ref.namespace, pod):
-                self._forget_pod(ref.namespace, pod)
+                self.pods.remove(ref.namespace, pod)  # already gone: its DELETED event was missed
         planned = {pod for pod, why in plan.deletes if why == "HistoryLimit"} & archived
         st.prune = {pod: since for pod, since in st.prune.items() if pod in planned}
         nxt = plan.status.get("nextRunTime")
@@ -748,7 +741,7 @@ class Scheduler:
             log.info("%s/%s: pruning %d finished pod(s) beyond the history limits", ref.namespace, ref.name, len(names))
             if len(group) == 1:
                 if not await rt.kube.delete_pod(ref.namespace, names[0]):
-                    self._forget_pod(ref.namespace, names[0])
+                    self.pods.remove(ref.namespace, names[0])  # already gone: its DELETED event was missed
             else:
                 runs = ",".join(sorted({p.run_id for p in group}))
                 selector = f"{n.LABEL_JOB}={n.job_label(ref.name)},{n.LABEL_RUN_ID} in ({runs})"

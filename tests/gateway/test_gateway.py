@@ -16,6 +16,7 @@ from typing import Any
 import openclaw_gateway as harness
 import pytest
 
+from openclaw_cron.gateway import DEADLINE_EXCEEDED, RunnerResult
 from openclaw_cron.naming import (
     ENV_ATTEMPT,
     ENV_GATEWAY_URL,
@@ -168,21 +169,6 @@ def test_stalled_model_times_out(openclaw: harness.Gateway, stub_model: harness.
         stub_model.release()
     assert reached_model, "the turn must have been waiting on the stalled model"
     assert run.rc == 1
-    assert run.result == {
-        "result": "TimedOut",
-        "reason": "DeadlineExceeded",
-        "message": f"no outcome within the attempt budget of {budget}s",
-        "retryable": True,
-        "httpStatus": None,
-        "gatewayRunId": None,
-        "completion": None,
-        "delivered": None,
-        "deliveryAttempted": None,
-        "replyDisposition": None,
-        "deliveryError": None,
-        "deliverySuppressionReason": None,
-        "sessionKey": None,
-        "sessionNote": None,
-        "output": None,
-    }
+    message = f"no outcome within the attempt budget of {budget}s"
+    assert run.result == RunnerResult("TimedOut", DEADLINE_EXCEEDED, message, retryable=True).wire()  # rest empty
     assert budget <= run.seconds < budget + 5

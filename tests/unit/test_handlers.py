@@ -97,18 +97,19 @@ def test_pod_store_follows_puts_removes_and_owner_changes() -> None:
     from openclaw_cron.pods import PodStore
 
     store = PodStore()
-    assert store.put(_pod_body("a", "u1"))
+    assert store.put(_pod_body("a", "u1")) == "u1"  # the job to wake
     store.put(_pod_body("b", "u1"))
     store.put(_pod_body("c", "u2"))
     assert sorted(p.name for p in store.get("u1")) == ["a", "b"]
-    assert store.put(_pod_body("a", "u1", phase="Succeeded"))  # an update replaces, never duplicates
+    assert store.put(_pod_body("a", "u1", phase="Succeeded")) == "u1"  # an update replaces, never duplicates
     assert sorted((p.name, p.phase) for p in store.get("u1")) == [("a", "Succeeded"), ("b", "Running")]
     noise = _pod_body("a", "u1", phase="Succeeded")
     noise["metadata"]["labels"]["team"] = "x"  # type: ignore[index]
-    assert not store.put(noise)  # nothing the reconciler reads changed: the caller wakes nobody
+    assert store.put(noise) is None  # nothing the reconciler reads changed: nobody to wake
     assert store.remove("ns", "b") == "u1"
     assert store.remove("ns", "nope") is None
     assert [p.name for p in store.get("u1")] == ["a"]
-    assert store.put({"metadata": {"name": "c", "namespace": "ns"}})  # no longer ours (labels gone): dropped
-    assert list(store.get("u2")) == []
+    assert store.put({"metadata": {"name": "c", "namespace": "ns"}}) == "u2"  # no longer ours: dropped, u2 woken
+    assert store.get("u2") == []
+    assert store.put({"metadata": {"name": "z", "namespace": "ns"}}) is None  # never ours: nothing
     assert sorted(len(list(v)) for v in store.values()) == [1]

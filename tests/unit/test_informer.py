@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -43,6 +44,8 @@ async def run_until_blocked(informer: PodInformer, kube: ScriptedKube) -> None:
             break
     await asyncio.sleep(0.01)
     task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def test_a_relist_after_410_reports_pods_gone_meanwhile_and_resumes_from_bookmarks(
@@ -78,3 +81,36 @@ async def test_a_relist_after_410_reports_pods_gone_meanwhile_and_resumes_from_b
         ("ADDED", "c", "Running"),
         ("ADDED", "d", "Running"),
     ]
+
+
+async def test_a_refused_watch_is_said_and_retried_and_an_error_event_counted(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without RBAC for watching Pods the informer says so and tries again (Kube counts the 403);
+    an ERROR event in the stream is said, counted, and makes the next round list first."""
+    from kubernetes.client.exceptions import ApiException
+
+    from openclaw_cron import metrics
+
+    monkeypatch.setattr(informer_module, "retry_delay", lambda *_: 0.0)
+    kube = ScriptedKube(lists=[([], "1")], watches=[[{"type": "ADDED", "object": pod("a", "2")}]])
+    refusals = [ApiException(status=403, reason="Forbidden")]
+    plain_watch = kube.watch_pods
+
+    def watch(scope: str, selector: str, rv: str, seconds: int) -> AsyncIterator[dict[str, Any]]:
+        if refusals:
+            raise refusals.pop()
+        return plain_watch(scope, selector, rv, seconds)
+
+    kube.watch_pods = watch  # type: ignore[method-assign]
+    seen: list[str] = []
+    informer = PodInformer(kube, ("team",), "sel", lambda kind, body: seen.append(body["metadata"]["name"]))  # type: ignore[arg-type]
+    await run_until_blocked(informer, kube)
+    assert seen == ["a"]  # the second watch went through
+    assert "watching run Pods in team failed, again in 0.0s: (403)" in caplog.text
+    bad = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "etcd leader changed"}}
+    counted = metrics.API_ERRORS.labels("pods.watch", "500")._value.get()
+    assert informer._apply("team", bad) is False  # an error event: listed again, counted, said
+    assert "watch of run Pods in team ended with an error: etcd leader changed" in caplog.text
+    assert metrics.API_ERRORS.labels("pods.watch", "500")._value.get() == counted + 1
+    assert "team" not in informer._rv  # the next round lists first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from openclaw_cron.kube import BACKOFF_CAP, TokenBucket, retry_delay
 from openclaw_cron.settings import Settings
+from support.http import serving
 
 
 class FakeClock:
@@ -108,22 +110,58 @@ async def test_authorization_is_cached_and_reread_after_a_401(tmp_path: Path) ->
 
     app = web.Application()
     app.router.add_get("/x", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    conf = client.Configuration(host=f"http://127.0.0.1:{port}")
-    conf.api_key_prefix["authorization"] = "Bearer"
-    conf.refresh_api_key_hook = refresh  # type: ignore[assignment]
-    kube = Kube(conf)
-    try:
-        for _ in range(5):
+    async with serving(app) as url:
+        conf = client.Configuration(host=url)
+        conf.api_key_prefix["authorization"] = "Bearer"
+        conf.refresh_api_key_hook = refresh  # type: ignore[assignment]
+        kube = Kube(conf)
+        try:
+            for _ in range(5):
+                assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+            assert reads == ["one"]  # one read for five calls
+            token_file.write_text("two")  # rotated
             assert await kube.request("GET", "/x", operation="t") == {"ok": True}
-        assert reads == ["one"]  # one read for five calls
-        token_file.write_text("two")  # rotated
-        assert await kube.request("GET", "/x", operation="t") == {"ok": True}
-        assert reads == ["one", "two"] and seen[-2:] == ["Bearer one", "Bearer two"]
-    finally:
-        await kube.close()
-        await runner.cleanup()
+            assert reads == ["one", "two"] and seen[-2:] == ["Bearer one", "Bearer two"]
+        finally:
+            await kube.close()
+
+
+async def test_a_watch_event_split_across_chunks_is_read_whole() -> None:
+    """A large Pod arrives in pieces; blank keep-alive lines are skipped; the stream's end ends it."""
+    from aiohttp import web
+    from kubernetes import client
+
+    from openclaw_cron.kube import Kube
+
+    big = {"type": "ADDED", "object": {"metadata": {"name": "p", "annotations": {"x": "y" * 200_000}}}}
+    small = {"type": "DELETED", "object": {"metadata": {"name": "q"}}}
+    asked: list[dict[str, str]] = []
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        asked.append(dict(request.query))
+        response = web.StreamResponse()
+        await response.prepare(request)
+        data = (json.dumps(big) + "\n\n" + json.dumps(small) + "\n").encode()
+        for begin in range(0, len(data), 7_000):  # cuts through both lines
+            await response.write(data[begin : begin + 7_000])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", watch)
+    async with serving(app) as url:
+        kube = Kube(client.Configuration(host=url))
+        try:
+            events = [e async for e in kube.watch_pods("", "a=b", "42", 300)]
+        finally:
+            await kube.close()
+    assert events == [big, small]
+    assert asked == [
+        {
+            "watch": "true",
+            "labelSelector": "a=b",
+            "resourceVersion": "42",
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "300",
+        }
+    ]

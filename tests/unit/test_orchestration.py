@@ -32,6 +32,7 @@ from openclaw_cron.orchestration import dependencies as deps
 from openclaw_cron.pods import JobRef, pod_view, render_pod
 from openclaw_cron.reconcile import Context, JobView, Plan, parse_spec, reconcile
 from openclaw_cron.settings import Settings
+from support.http import serving
 
 T0 = datetime(2026, 11, 25, 8, 0, 0, tzinfo=UTC)
 REF = JobRef(namespace="team", name="report", uid="0b6c5d4e-aaaa-bbbb-cccc-000000000002")
@@ -496,20 +497,15 @@ async def test_gather_inputs_reads_what_is_due() -> None:
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_get("/slow", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as base:
         raw = {
             "schedule": EVERY_MINUTE,
             "payload": AGENT,
             "dependsOn": {"jobs": ["process"]},
             "conditions": [
                 {"configMapKeyRef": {"name": "flags", "key": "on"}},
-                {"http": {"url": f"http://127.0.0.1:{port}/health", "expectStatus": 204}},
-                {"http": {"url": f"http://127.0.0.1:{port}/slow", "timeoutSeconds": 1}},
+                {"http": {"url": f"{base}/health", "expectStatus": 204}},
+                {"http": {"url": f"{base}/slow", "timeoutSeconds": 1}},
             ],
         }
         spec = parse_spec(raw)
@@ -534,12 +530,10 @@ async def test_gather_inputs_reads_what_is_due() -> None:
             due = await gather_inputs(view, spec, s(60), reader)
         assert due.checked
         assert due.keys == {("ConfigMap", "flags", "on"): "1"}
-        assert due.http[f"http://127.0.0.1:{port}/health"] == 204
-        assert due.http[f"http://127.0.0.1:{port}/slow"] == "no answer (TimeoutError)"
+        assert due.http[f"{base}/health"] == 204
+        assert due.http[f"{base}/slow"] == "no answer (TimeoutError)"
         nothing = await gather_inputs(view, parse_spec({"schedule": EVERY_MINUTE, "payload": AGENT}), s(60), reader)
         assert nothing == OrchestrationInputs()
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("mode", ["All", "Any", "Sequential"])

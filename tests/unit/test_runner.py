@@ -22,6 +22,7 @@ from hooks_server import HooksServer, Reply
 
 from openclaw_cron import gateway, runner
 from openclaw_cron.api import Delivery, OpenClawCronJobSpec, Payload
+from openclaw_cron.gateway import ResultKind, RunnerResult
 from openclaw_cron.naming import (
     ENV_ATTEMPT,
     ENV_GATEWAY_URL,
@@ -113,25 +114,9 @@ def run_runner(
     return Outcome(proc.returncode, proc.stdout, proc.stderr, raw, seconds)
 
 
-def expected(result: str, reason: str, message: str, **fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "result": result,
-        "reason": reason,
-        "message": message,
-        "retryable": False,
-        "httpStatus": None,
-        "gatewayRunId": None,
-        "completion": None,
-        "delivered": None,
-        "output": None,
-        "deliveryAttempted": None,
-        "replyDisposition": None,
-        "deliveryError": None,
-        "deliverySuppressionReason": None,
-        "sessionKey": None,
-        "sessionNote": None,
-    }
-    return base | fields
+def expected(result: ResultKind, reason: str, message: str, **fields: Any) -> dict[str, Any]:
+    """The termination message of a non-retryable outcome: every field not named is empty."""
+    return RunnerResult(result, reason, message).wire() | fields
 
 
 def closed_port() -> int:
