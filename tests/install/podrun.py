@@ -167,7 +167,12 @@ class PodRun:
         uid, gid, fs_group = self.user()
         sc = c.get("securityContext") or {}
         args = [*engine, "run", "--rm", "--name", f"ocj-install-{self.name}", "--hostname", self.name]
-        args += ["--network=host", "--user", f"{uid}:{gid}", "--pull=never" if c.get("imagePullPolicy") == "Never" else "--pull=missing"]
+        args += [
+            "--network=host",
+            "--user",
+            f"{uid}:{gid}",
+            "--pull=never" if c.get("imagePullPolicy") == "Never" else "--pull=missing",
+        ]
         if fs_group is not None:
             args += ["--group-add", str(fs_group)]
         if sc.get("readOnlyRootFilesystem"):

@@ -103,7 +103,9 @@ class Installed:
         spec = api_service["spec"]
         ctx = ssl.create_default_context(cadata=base64.b64decode(spec["caBundle"]).decode())
         ctx.load_cert_chain(*(str(p) for p in self.front.proxy_client))
-        service = next(o for o in self.objs if o["kind"] == "Service" and o["metadata"]["name"] == spec["service"]["name"])
+        service = next(
+            o for o in self.objs if o["kind"] == "Service" and o["metadata"]["name"] == spec["service"]["name"]
+        )
         port = one(self.objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"]
         target = service["spec"]["ports"][0]["targetPort"]
         container_port = next(p["containerPort"] for p in port if p["name"] == target)
@@ -181,7 +183,9 @@ def plugin(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def operator_calls(cluster: Cluster) -> list[Any]:
-    return [c for c in cluster.call(lambda: list(cluster.emulator.calls)) if c.user_agent.startswith(("openclaw", "kopf"))]
+    return [
+        c for c in cluster.call(lambda: list(cluster.emulator.calls)) if c.user_agent.startswith(("openclaw", "kopf"))
+    ]
 
 
 def test_the_chart_as_installed_becomes_ready_runs_archives_and_serves_history(
