@@ -227,6 +227,15 @@ def test_the_chart_as_installed_becomes_ready_runs_archives_and_serves_history(
     assert code == 0, installed.logs()[-3000:]
 
 
+NO_PASSWD_ENTRY = """
+import os, pwd
+try:
+    pwd.getpwuid(os.getuid())
+except KeyError:
+    print("no-entry", os.getuid())
+"""
+
+
 def test_the_image_runs_under_a_random_uid_without_a_passwd_entry(
     container_cli: list[str], cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -234,8 +243,7 @@ def test_the_image_runs_under_a_random_uid_without_a_passwd_entry(
     installed = Installed(cluster, container_cli, tmp_path, uid=(1000680000, 1000680000))
     try:
         installed.wait_ready()
-        whoami = run(container_cli, "exec", f"ocj-install-{installed.pod.name}", "python3", "-c",
-                     "import os, pwd\ntry:\n    pwd.getpwuid(os.getuid())\nexcept KeyError:\n    print('no-entry', os.getuid())")  # fmt: skip
+        whoami = run(container_cli, "exec", f"ocj-install-{installed.pod.name}", "python3", "-c", NO_PASSWD_ENTRY)
         assert whoami.stdout.strip() == "no-entry 1000680000", whoami.stdout + whoami.stderr
         cluster.apply(command_job("random-uid"))
         record = wait_for(lambda: runs_of(cluster, "random-uid"), 90, 0.3, "the run recorded")[0]

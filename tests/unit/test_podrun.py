@@ -11,8 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "install"))
 
-from podrun import SA_DIR, PodRun, expand  # noqa: E402
-from test_chart import find, render  # noqa: E402
+from podrun import SA_DIR, PodRun, expand
+from test_chart import find, render
 
 
 def test_dollar_paren_expansion_follows_kubernetes() -> None:
