@@ -29,6 +29,8 @@ class Aggregated:
     url: str
     #: Trusts the extension server's CA (the APIService's caBundle) and presents the front-proxy client certificate.
     ssl_context: ssl.SSLContext
+    #: The name the serving certificate must carry (the APIService's `<service>.<namespace>.svc`).
+    server_hostname: str | None = None
 
     async def proxy(
         self, method: str, path_qs: str, headers: Mapping[str, str], identity: Identity
@@ -37,7 +39,13 @@ class Aggregated:
         forwarded += [("X-Remote-User", identity.user), *(("X-Remote-Group", g) for g in identity.groups)]
         async with (
             aiohttp.ClientSession() as session,
-            session.request(method, self.url + path_qs, headers=forwarded, ssl=self.ssl_context) as resp,
+            session.request(
+                method,
+                self.url + path_qs,
+                headers=forwarded,
+                ssl=self.ssl_context,
+                server_hostname=self.server_hostname,
+            ) as resp,
         ):
             body = await resp.read()
             return aiohttp.web.Response(
