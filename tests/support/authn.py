@@ -15,6 +15,7 @@ authorizer is asked, so system:masters or an RBAC rule with the verb `impersonat
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -46,9 +47,11 @@ class Identity:
     groups: tuple[str, ...] = ()
     #: How it was authenticated: "x509", "token", "anonymous", or "impersonated:<by user>".
     via: str = field(default="", compare=False)
+    #: Which credential (as audit's authentication.kubernetes.io/credential-id): a token's digest, a serial.
+    credential: str = field(default="", compare=False)
 
     @classmethod
-    def of(cls, user: str, groups: tuple[str, ...] | list[str] = (), via: str = "") -> Identity:
+    def of(cls, user: str, groups: tuple[str, ...] | list[str] = (), via: str = "", credential: str = "") -> Identity:
         """`groups` plus what the API server adds (system:authenticated; a ServiceAccount's groups)."""
         extra: list[str] = []
         if user.startswith(SA_PREFIX):
@@ -57,11 +60,16 @@ class Identity:
         if user != ANONYMOUS:
             extra.append(AUTHENTICATED)
         merged = list(dict.fromkeys([*groups, *extra]))
-        return cls(user, tuple(merged), via)
+        return cls(user, tuple(merged), via, credential)
 
     @property
     def masters(self) -> bool:
         return MASTERS in self.groups
+
+
+def credential_id(token: str) -> str:
+    """How a token is named in records: a digest, never the token itself."""
+    return "token-sha256:" + hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -79,7 +87,7 @@ class TokenRegistry:
         """A new token for `user` (the static token file's line, or a minted ServiceAccount token)."""
         token = token or secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = Identity.of(user, tuple(groups), "token")
+            self._tokens[token] = Identity.of(user, tuple(groups), "token", credential_id(token))
         return token
 
     def service_account(self, namespace: str, name: str) -> str:
@@ -105,7 +113,8 @@ def certificate_identity(peercert: Mapping[str, Any] | None) -> Identity | None:
                 cn = value
             elif key == "organizationName":
                 orgs.append(value)
-    return Identity.of(cn, tuple(orgs), "x509") if cn else None
+    serial = f"x509-serial:{peercert.get('serialNumber', '')}"
+    return Identity.of(cn, tuple(orgs), "x509", serial) if cn else None
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
@@ -177,4 +186,4 @@ def impersonate(
         allowed, _ = authorize(caller, attrs)
         if not allowed:
             return None, attrs
-    return Identity.of(wanted.user, wanted.groups, f"impersonated:{caller.user}"), {}
+    return Identity.of(wanted.user, wanted.groups, f"impersonated:{caller.user}", caller.credential), {}

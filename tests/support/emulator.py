@@ -67,6 +67,8 @@ from .policy import bootstrap_policy
 
 logger = logging.getLogger(__name__)
 
+#: Where the authenticated identity is kept on a request (for the aggregation layer, SelfSubjectReview).
+IDENTITY = aiohttp.web.RequestKey("identity", authn.Identity)
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
 SERVER_VERSION = {
@@ -279,6 +281,8 @@ class ApiCall:
     code: int = 0
     #: The authenticated user (after impersonation); "" when the request was not authenticated.
     user: str = ""
+    #: Which credential authenticated it (authn.credential_id: a token's digest, a certificate's serial).
+    credential: str = ""
     #: A refusal the test announced (`Cluster.expect_rejections()`); the harness's guard skips it.
     expected: bool = False
 
@@ -609,12 +613,14 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse | None:
         """Who is asking, and may they: None to serve the request, else the 401/403 answer.
 
-        The identity is kept on the request (`raw["identity"]`) for the aggregation layer.
+        The identity is kept on the request (`raw[IDENTITY]`) for the aggregation layer.
         """
         transport = raw.transport
         peercert = transport.get_extra_info("peercert") if transport is not None else None
         identity = authn.authenticate(raw.headers, peercert, self.tokens, anonymous=self.anonymous)
         if identity is None:
+            token = authn.bearer(raw.headers)
+            call.credential = authn.credential_id(token) if token else ""
             call.code = 401
             self.rejected.append(call)
             return aiohttp.web.json_response(authn.UNAUTHORIZED, status=401)
@@ -628,8 +634,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                 self.rejected.append(call)
                 return aiohttp.web.json_response(rbac.forbidden_status(identity.user, denied), status=403)
             identity = impersonated
-        call.user = identity.user
-        raw["identity"] = identity
+        call.user, call.credential = identity.user, identity.credential
+        raw[IDENTITY] = identity
         attrs = request_attributes(raw.method, raw.path, path, params, verb)
         allowed, _ = self._authorize(identity, attrs)
         if not allowed:
@@ -680,7 +686,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     async def _serve(self, request: rendering.Request, path: _Path) -> aiohttp.web.StreamResponse:
         if path.group and path.group in self.aggregated:
             upstream = self.aggregated[path.group]
-            identity = request._raw_request["identity"] if request._raw_request is not None else None
+            identity = request._raw_request[IDENTITY] if request._raw_request is not None else None
             return await upstream.proxy(
                 str(request.method.value).upper(), request.url.path_qs, request.headers, identity
             )  # type: ignore[no-any-return]
@@ -834,7 +840,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if rt.namespaced and ns is None and method in ("POST", "PUT", "PATCH", "DELETE"):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if method == "POST" and rt.plural == "selfsubjectreviews":
-            identity: authn.Identity = request._raw_request["identity"]  # type: ignore[index]
+            assert request._raw_request is not None
+            identity = request._raw_request[IDENTITY]
             info = {"username": identity.user, "groups": list(identity.groups)}
             review = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": {}, "status": {"userInfo": info}}
             return aiohttp.web.json_response(review, status=201)
