@@ -117,7 +117,8 @@ class RealApiKubelet(SimulatedKubelet):
     """`SimulatedKubelet` with the kubeconfig's TLS and credentials, and an image that never pulls."""
 
     def __init__(self, configuration: Any, **options: Any) -> None:
-        auth = configuration.get_api_key_with_prefix("authorization") or ""
+        # The official client keeps a token under BearerToken; only auth_settings() finds it (issue 17).
+        auth = (configuration.auth_settings().get("BearerToken") or {}).get("value") or ""
         super().__init__(configuration.host, token="", **options)
         self.configuration = configuration
         self.auth = auth

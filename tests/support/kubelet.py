@@ -150,7 +150,7 @@ class SimulatedKubelet:
         self.server = server.rstrip("/")
         #: Credentials: a client certificate in `ssl_context` (a kubelet's), or a bearer `token`.
         self.token = token
-        self.ssl_context = ssl_context
+        self._ssl = ssl_context
         self.node_name = node_name
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kubelet-"))
         self.runner_command = runner_command or ([str(DEFAULT_RUNNER)] if DEFAULT_RUNNER.exists() else None)
@@ -214,7 +214,7 @@ class SimulatedKubelet:
             headers["Authorization"] = f"Bearer {self.token}"
         self._session = aiohttp.ClientSession(
             self.server,
-            connector=aiohttp.TCPConnector(ssl=self.ssl_context) if self.ssl_context else None,
+            connector=aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else None,
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
