@@ -171,6 +171,7 @@ class PodRun:
             "--network=host",
             "--user",
             f"{uid}:{gid}",
+            "--passwd=false",  # podman would add a passwd entry for an unknown UID; a kubelet's runtime does not
             "--pull=never" if c.get("imagePullPolicy") == "Never" else "--pull=missing",
         ]
         if fs_group is not None:
