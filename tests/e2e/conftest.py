@@ -360,7 +360,8 @@ class E2E:
             {
                 "KUBECONFIG": self.kubeconfig,
                 "OPENCLAW_CRON_METRICS_PORT": "0",
-                "OPENCLAW_CRON_RESYNC_SECONDS": "2",
+                # the safety net effectively off: every wake must come from an event (DESIGN §7)
+                "OPENCLAW_CRON_RESYNC_SECONDS": "86400",
                 "OPENCLAW_CRON_START_TIMEOUT_SECONDS": str(self.start_timeout),
                 "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9",
                 "OPENCLAW_CRON_NORMAL_EVENTS": "true",

@@ -36,6 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL") or str(REPO / ".tools" / "bin" / "kubectl")
 CRD_FILE = REPO / "crds" / "cron.openclaw.io_openclawcronjobs.yaml"
 TOKEN = "emulated-cluster-token"
+#: The operator's periodic resync in tests: effectively off (DESIGN §7), so every wake a test
+#: needs must come from an event; a test of the safety net itself passes a short one.
+RESYNC_SECONDS = "86400"
 
 
 def wait_for(
@@ -298,7 +301,9 @@ class Cluster:
     def start_operator(self, *args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:
         """`openclaw-cron-operator` (the console script) against this cluster."""
         exe = Path(sys.executable).parent / "openclaw-cron-operator"
-        return self.start_process([str(exe), *args], env=env)
+        return self.start_process(
+            [str(exe), *args], env={"OPENCLAW_CRON_RESYNC_SECONDS": RESYNC_SECONDS, **(env or {})}
+        )
 
     def start_operator_in_image(
         self,
