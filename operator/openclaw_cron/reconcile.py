@@ -56,6 +56,9 @@ DEFAULT_ALERT_THRESHOLD = 3
 UNCHECKED_WAIT = timedelta(seconds=60)
 #: Backfill with concurrencyPolicy Allow starts at most this many runs per pass.
 BACKFILL_BURST = 10
+#: A slot that came due before its ConfigMap/Secret/HTTP conditions were read waits (Waiting) for
+#: a pass that reads them: that pass comes at once, not at the wait's end (docs/wakes.md).
+NOT_READ_RECHECK = timedelta(milliseconds=100)
 
 
 @dataclass(frozen=True)
@@ -605,6 +608,17 @@ def _waiting(w: _Work, spec: OpenClawCronJobSpec, held: bool) -> None:
             _skip(w, p.run_id, p.trigger, slot, reason, f"{v.message} (waited {waited}s)", spec)
 
 
+def _condition_rechecks(w: _Work, spec: OpenClawCronJobSpec | None) -> list[datetime]:
+    """A slot waiting only because its ConfigMap/Secret/HTTP conditions were not read yet: the next
+    pass reads them (io_due: a slot waits), so it comes now. Once read they are final for the slot."""
+    if spec is None or not any(c.expression is None for c in spec.conditions or ()):
+        return []
+    inputs = w.ctx.orchestration
+    if inputs is not None and inputs.checked:
+        return []
+    return [w.now + NOT_READ_RECHECK] if any(p.reason == "Waiting" for p in w.pending) else []
+
+
 def _dependency_trigger(w: _Work, spec: OpenClawCronJobSpec) -> None:
     """A job without a schedule runs once per satisfaction of its dependencies (trigger Dependency)."""
     dep = spec.depends_on
@@ -909,6 +923,7 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     if next_run:
         wakes.append(next_run)
     wakes += [n.parse_time(p.not_before) for p in w.pending]
+    wakes += _condition_rechecks(w, spec)
     if escalation_wake is not None:
         wakes.append(escalation_wake)
     for act in w.active:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from test_reconcile import REF, SETTINGS, T0, World, spec
 
 from openclaw_cron import naming as n
@@ -206,3 +207,27 @@ def test_pod_store_keeps_the_newer_version() -> None:
     assert store.put(finished) is None  # the watch catches up: nothing new
     assert store.remove(REF.namespace, body["metadata"]["name"]) == REF.uid
     assert store.put(running) == REF.uid  # a Pod of the same name made again starts afresh
+
+
+@pytest.mark.parametrize(("value", "result"), [("yes", "Started"), ("no", "Skipped")])
+def test_a_slot_due_before_its_configmap_was_read_looks_again_at_once(value: str, result: str) -> None:
+    """Nothing watches ConfigMaps (docs/wakes.md); conditions hold at the slot, so a slot that came
+    due before they were read waits for the very next pass, which reads them (not the wait's end)."""
+    job_spec = spec(payload=COMMAND, conditions=[{"configMapKeyRef": {"name": "flags", "key": "go", "equals": "yes"}}])
+    w = World(job_spec)
+
+    def step(at: datetime, checked: bool) -> Plan:
+        inputs = OrchestrationInputs(keys={("ConfigMap", "flags", "go"): value}, checked=checked)
+        plan = reconcile(w.job, [], Context(now=at, settings=SETTINGS, orchestration=inputs))
+        w.job = replace(w.job, status=plan.status)
+        return plan
+
+    at = T0 + timedelta(seconds=60)
+    unread = step(at, checked=False)
+    assert [p["reason"] for p in unread.status["pending"]] == ["Waiting"] and unread.wake_at is not None
+    assert unread.wake_at - at <= timedelta(seconds=1) and not unread.resync
+    read = step(unread.wake_at, checked=True)
+    if result == "Started":
+        assert [s.trigger for s in read.starts] == ["Schedule"]
+    else:
+        assert read.starts == [] and [r.reason for r in read.finished] == ["ConditionNotMet"]
