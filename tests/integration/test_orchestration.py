@@ -36,7 +36,6 @@ def started(rec: dict[str, Any]) -> str:
 
 
 def test_three_job_pipeline_runs_in_order(cluster: Cluster) -> None:
-    # a resync far beyond the test: each step must be woken by the one before it, not polled
     start(cluster)
     cluster.apply(
         command_job("ingest", every="3s"),
