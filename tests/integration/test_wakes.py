@@ -84,9 +84,17 @@ def test_two_run_now_values_within_one_second_are_two_runs(cluster: Cluster, ins
     start(cluster)
     cluster.apply(command_job("arch", every=LATER, concurrencyPolicy="Allow"))
     wait_status(cluster, "arch", lambda s: condition(s, "Ready").get("status") == "True", what="ready")
-    run_now(cluster, "arch", "2026-12-01T10:00:00.100Z")
-    time.sleep(0.3)
-    run_now(cluster, "arch", "2026-12-01T10:00:00.400Z")
+    import kubernetes  # the official client: both writes land within the same second
+
+    client = cluster.api_client()
+    api = kubernetes.client.CustomObjectsApi(client)
+    group, version = API.split("/")
+    time.sleep(1.05 - time.time() % 1)  # at the start of a second, so both values fall in it
+    for value in ("2026-12-01T10:00:00.100Z", "2026-12-01T10:00:00.400Z"):
+        patch = {"metadata": {"annotations": {n.ANNOTATION_RUN_NOW: value}}}
+        api.patch_namespaced_custom_object(group, version, NS, PLURAL, "arch", patch)
+        time.sleep(0.3)
+    client.close()
     st = wait_status(cluster, "arch", lambda s: len(runs(s)) >= 2 and not s.get("active"), 20)
     wait_for(lambda: len(finished_pods(cluster, "arch")) == 2, 10, 0.1, "two finished Pods")
     time.sleep(2)  # later passes (Pod events, the status echo) must not count anything again
