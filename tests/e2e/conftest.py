@@ -373,6 +373,13 @@ class E2E:
         self.operator.wait_for_log("Initial authentication has finished", 60)
         return self.operator
 
+    def safety_net_corrections(self) -> list[str]:
+        """The operator's log lines of safety-net corrections (docs/wakes.md): none in a normal scenario."""
+        if self.operator is None:
+            return []
+        text = self.operator.log_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if "the safety-net pass corrected" in line]
+
     def teardown(self) -> None:
         # Jobs carry no finalizer; deleting them first only keeps the operator's log quiet.
         self.kubectl("delete", PLURAL, "--all", "--wait=true", "--timeout=60s", check=False, timeout=90)
@@ -495,6 +502,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     try:
         env.setup()
         yield env
+        fixed = env.safety_net_corrections()  # every wake came from an event (docs/wakes.md)
+        assert not fixed, "the safety-net pass corrected what no event woke:\n" + "\n".join(fixed[:10])
     finally:
         env.teardown()
         _CURRENT.remove(env)
