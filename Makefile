@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive bench-archive-api run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-chains bench-archive bench-archive-api run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -69,6 +69,9 @@ bench-scale:  ## 10,000 jobs every 10m (~17 runs/s): readiness, idle CPU, lag, R
 
 bench-burst:  ## 1,000 jobs due in the same second: slot -> last Pod create, create rate, lag p50/p99
 	$(PY) hack/bench.py --burst 1000 $(BENCH_ARGS)
+
+bench-chains:  ## 20 chains of 5 dependent jobs: upstream end -> downstream Pod create per link, p50/p99 (goal <= 1 s)
+	$(PY) hack/bench.py --chains 20x5 $(BENCH_ARGS)
 
 bench-archive:  ## 1,000,000 archived runs in SQLite: p50/p99 of history queries (goal < 100 ms)
 	$(PY) hack/bench_archive.py

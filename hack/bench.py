@@ -3,6 +3,7 @@
     .venv/bin/python hack/bench.py                             # 1000 jobs every 60s, 3 min (make bench)
     .venv/bin/python hack/bench.py --jobs 10000 --every 10m --idle 60   # make bench-scale
     .venv/bin/python hack/bench.py --burst 1000                # make bench-burst
+    .venv/bin/python hack/bench.py --chains 20x5               # make bench-chains
     .venv/bin/python hack/bench.py --jobs 200 --minutes 1      # a small run while developing
 
 Steady mode: N `every` jobs (`command` payload) with anchors spread evenly over one interval on
@@ -22,6 +23,9 @@ operator is a separate process. Figures, all taken from /proc and the emulator's
   `cron.openclaw.io/scheduled-time` (slots are whole seconds, so it is exact); slots due in the
   window without any Pod count as infinite lag; the first `--warmup` seconds are shown apart;
 - burst: slot → last Pod create, the create rate between the first and the last create, lags;
+- chains: C chains of L jobs (link k depends on link k-1, no schedule), every head run at once:
+  per link, the upstream Pod's Succeeded (the kubelet's status write) → the downstream's Pod
+  create, p50/p99 (target ≤ 1 s), with the safety net a day away (every wake from an event);
 - CPU (utime+stime) of the operator process and, separately, of the emulator+kubelet thread of
   this process, per run; operator RSS (VmRSS each second, VmHWM);
 - API writes of the operator's own client (`openclaw-cron-operator/…`, and kopf's `kopf/…`) per
@@ -59,6 +63,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from support import Cluster, Script  # noqa: E402
+from support.cluster import RESYNC_SECONDS  # noqa: E402
 from support.emulator import ApiCall, EmulatedApiServer  # noqa: E402
 
 API = "cron.openclaw.io/v1alpha1"
@@ -956,6 +961,147 @@ def format_report(r: Result) -> str:
     return "\n".join(lines)
 
 
+# --- chains mode: how fast a dependency wakes its dependent ---------------------------------
+
+
+#: Target for a pipeline link: an upstream's end to its dependent's Pod create (issue 18).
+TARGET_LINK_S = 1.0
+
+
+def parse_chains(text: str) -> tuple[int, int]:
+    """`20x5` → (20 chains, 5 jobs each)."""
+    count, _, length = text.partition("x")
+    try:
+        chains, jobs = int(count), int(length)
+    except ValueError:
+        raise ValueError(f"expected CHAINSxJOBS such as 20x5, got {text!r}") from None
+    if chains < 1 or jobs < 2:
+        raise ValueError(f"need at least 1 chain of 2 jobs, got {text!r}")
+    return chains, jobs
+
+
+def chain_name(chain: int, link: int) -> str:
+    return f"chain{chain:03d}-{link}"
+
+
+def chain_manifests(chains: int, length: int) -> list[dict[str, Any]]:
+    """Link 0 of each chain runs when told (run-now); link k > 0 depends on link k - 1, no schedule."""
+    out = []
+    for c in range(chains):
+        for k in range(length):
+            spec: dict[str, Any] = {
+                "payload": {"kind": "command", "image": "busybox:1.36", "command": ["sh", "-c", "true"]}
+            }
+            if k == 0:
+                spec["schedule"] = {"kind": "every", "every": "24h"}
+            else:
+                spec["dependsOn"] = {"jobs": [chain_name(c, k - 1)]}
+            out.append({"apiVersion": API, "kind": "OpenClawCronJob",
+                        "metadata": {"name": chain_name(c, k), "namespace": NS}, "spec": spec})  # fmt: skip
+    return out
+
+
+def link_delays(
+    chains: int, length: int, creates: Mapping[str, tuple[float, float, str]], succeeded: Mapping[str, float]
+) -> tuple[list[float], int]:
+    """Per link: the downstream's first Pod create minus the upstream's Pod end; and links never made."""
+    first_pod: dict[str, tuple[float, str]] = {}
+    for pod, (when, _scheduled, job) in creates.items():
+        if job not in first_pod or when < first_pod[job][0]:
+            first_pod[job] = (when, pod)
+    delays: list[float] = []
+    missing = 0
+    for c in range(chains):
+        for k in range(1, length):
+            up, down = first_pod.get(chain_name(c, k - 1)), first_pod.get(chain_name(c, k))
+            end = succeeded.get(up[1]) if up else None
+            if end is None or down is None:
+                missing += 1
+            else:
+                delays.append(max(0.0, down[0] - end))
+    return delays, missing
+
+
+def run_chains(args: argparse.Namespace) -> str:
+    """Start every chain's head at once; measure each link; the report as text."""
+    chains, length = parse_chains(args.chains)
+    workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-chains-"))
+    emulator = BenchApiServer(record_requests=False, history_limit=2)
+    cluster = Cluster(
+        workdir, emulator=emulator, kubelet_options={"default_script": Script(run_seconds=args.run_seconds)}
+    )
+    with cluster:
+        create_jobs(cluster, chain_manifests(chains, length), "store")
+        metrics_port = free_port()
+        env = {"OPENCLAW_CRON_METRICS_PORT": str(metrics_port), "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9"}
+        env.update(kv.split("=", 1) for kv in args.env)
+        operator = cluster.start_operator("--standalone", *args.operator_arg, env=env)
+        resync = env.get("OPENCLAW_CRON_RESYNC_SECONDS", RESYNC_SECONDS)
+
+        def all_ready() -> bool:
+            objs = cluster.emulator.list_objects(API, PLURAL, NS)
+            return len(objs) == chains * length and all((o.get("status") or {}).get("state") for o in objs)
+
+        deadline = time.monotonic() + 120
+        while not cluster.call(all_ready):
+            if time.monotonic() > deadline or not operator.running():
+                raise SystemExit(f"the jobs did not become ready:\n{operator.logs()[-4000:]}")
+            time.sleep(0.2)
+        import kubernetes  # the heads are told through the API, as `kubectl openclaw run` does
+
+        client = cluster.api_client()
+        api = kubernetes.client.CustomObjectsApi(client)
+        group, version = API.split("/")
+        t0 = time.time()
+        for c in range(chains):
+            patch = {"metadata": {"annotations": {"cron.openclaw.io/run-now": f"bench-{t0:.3f}"}}}
+            api.patch_namespaced_custom_object(group, version, NS, PLURAL, chain_name(c, 0), patch)
+        client.close()
+        tails = [chain_name(c, length - 1) for c in range(chains)]
+
+        def done() -> bool:
+            return all(
+                (o.get("status") or {}).get("recentRuns")
+                for o in cluster.emulator.list_objects(API, PLURAL, NS)
+                if o["metadata"]["name"] in tails
+            )
+
+        deadline = time.monotonic() + args.burst_wait
+        while not cluster.call(done) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        took = time.time() - t0
+        creates = dict(cluster.call(lambda: dict(emulator.pod_creates)))
+        succeeded = dict(cluster.call(lambda: dict(emulator.pod_succeeded)))
+        counters = sum_counters(cluster)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+            scrape = resp.read().decode()
+        fixes = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in scrape.splitlines()
+            if line.startswith("openclaw_cron_resync_corrections_total")
+        )
+        operator.stop()
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    delays, missing = link_delays(chains, length, creates, succeeded)
+    stats = LagStats.of(delays, missing)
+    ok = missing == 0 and stats.p50 <= TARGET_LINK_S and stats.p99 <= TARGET_LINK_S
+    jobs = chains * length
+    return "\n".join(
+        [
+            f"chains: {chains} chains of {length} jobs ({jobs} jobs, {chains * (length - 1)} links),"
+            f" Pods run {args.run_seconds:g}s, resync {resync}s",
+            f"all heads told to run at once; every chain's last job recorded after {took:.1f}s",
+            f"link delay (upstream Pod Succeeded -> downstream Pod create): n={stats.count} missing={stats.missing}"
+            f" p50 {ms(stats.p50)} p95 {ms(stats.p95)} p99 {ms(stats.p99)} max {ms(stats.max)}"
+            f"  target p50/p99 <= {TARGET_LINK_S:g}s: {verdict(ok)}",
+            f"counters: runs {counters.get('runs', 0)} succeeded {counters.get('succeeded', 0)}"
+            f" (expected {jobs} each: {verdict(counters.get('runs') == jobs == counters.get('succeeded'))})",
+            f"safety-net corrections: {fixes:g} ({verdict(fixes == 0)})",
+        ]
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1000, help="steady mode: number of jobs (default 1000)")
@@ -965,6 +1111,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--warmup", type=float, default=None, help="seconds after the first slot shown apart (default min(60, run/3))"
     )
     parser.add_argument("--burst", type=int, default=0, metavar="N", help="burst mode: N jobs due in the same second")
+    parser.add_argument(
+        "--chains", default="", metavar="CxL", help="chains mode: C chains of L dependent jobs, e.g. 20x5 (link delays)"
+    )
     parser.add_argument("--burst-wait", type=float, default=60.0, help="burst mode: give up this long after the slot")
     parser.add_argument("--idle", type=float, default=0.0, help="quiet seconds before the first slot (idle CPU)")
     parser.add_argument("--lead", type=int, default=None, help="seconds for startup before the first slot (8+N/125)")
@@ -993,6 +1142,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--every: {exc}")
     if any("=" not in kv for kv in args.env):
         parser.error("--env takes KEY=VALUE")
+    if args.chains:
+        try:
+            parse_chains(args.chains)
+        except ValueError as exc:
+            parser.error(f"--chains: {exc}")
     if args.restart and not args.burst:
         parser.error("--restart needs --burst (nothing may be due while the restarted operator is watched)")
     return args
@@ -1002,7 +1156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # The kubelet's in-flight Pods are cut off at shutdown; asyncio would log each one.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    print(format_report(run(args)), flush=True)
+    print(run_chains(args) if args.chains else format_report(run(args)), flush=True)
     return 0
 
 

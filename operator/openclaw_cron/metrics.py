@@ -122,6 +122,13 @@ RECONCILE_ERRORS = Counter(
     ["namespace", "kind"],
     registry=REGISTRY,
 )
+RESYNC_CORRECTIONS = Counter(
+    PREFIX + "resync_corrections",
+    "Safety-net passes (not woken by any event) that changed something, by kind: started, recorded,"
+    " status. Nonzero means an event that should have woken a job was missed.",
+    ["kind"],
+    registry=REGISTRY,
+)
 GLOBAL_WAITING = Gauge(
     PREFIX + "global_waiting_runs",
     "Runs waiting for a slot under the global max-concurrent-runs cap.",
@@ -250,6 +257,11 @@ def _bounded(kind: str) -> str:
 def reconcile_error(namespace: str, kind: str) -> None:
     """Count an error by category (bounded labels)."""
     RECONCILE_ERRORS.labels(namespace, _bounded(kind)).inc()
+
+
+def resync_correction(kind: str) -> None:
+    """A safety-net pass corrected something (`kind`: started | recorded | status)."""
+    RESYNC_CORRECTIONS.labels(_bounded(kind)).inc()
 
 
 def api_error(operation: str, code: str) -> None:

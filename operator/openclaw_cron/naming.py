@@ -52,32 +52,56 @@ def job_label(job_name: str) -> str:
     return _short(job_name, MAX_NAME)
 
 
-def run_id(job_name: str, scheduled: datetime) -> str:
-    """Run identity: job name (shortened) + scheduled Unix time; also a label value (≤ 63)."""
+#: A manual run's tag starts with this letter (a scheduled run id ends in digits only).
+_TAG_PREFIX = "m"
+
+
+def manual_tag(value: str) -> str:
+    """The tag of the manual run answering run-now annotation `value`: `m` + a short hash of it.
+
+    Deterministic per value (a restart computes the same Pod name, so it never doubles the run)
+    and different per value (two values within one second are two runs).
+    """
+    return _TAG_PREFIX + hashlib.sha256(value.encode()).hexdigest()[: _HASH_LEN - 1]
+
+
+def run_tag(run: str) -> str | None:
+    """The manual tag a run id ends with, None for a scheduled (or dependency, backfill) run."""
+    last = run.rpartition("-")[2]
+    return last if last.startswith(_TAG_PREFIX) and len(last) == _HASH_LEN else None
+
+
+def _stamp(scheduled: datetime, tag: str | None) -> str:
     stamp = str(int(scheduled.timestamp()))
+    return f"{stamp}-{tag}" if tag else stamp
+
+
+def run_id(job_name: str, scheduled: datetime, tag: str | None = None) -> str:
+    """Run identity: job name (shortened) + scheduled Unix time (+ a manual run's tag); a label value (≤ 63)."""
+    stamp = _stamp(scheduled, tag)
     return f"{_short(job_name, MAX_NAME - len(stamp) - 1)}-{stamp}"
 
 
-def pod_name(job_name: str, scheduled: datetime, attempt: int) -> str:
-    """Pod name for one attempt of one run: `<job>-<unix>` then `-<attempt>` for retries."""
-    stamp = str(int(scheduled.timestamp()))
+def pod_name(job_name: str, scheduled: datetime, attempt: int, tag: str | None = None) -> str:
+    """Pod name for one attempt of one run: `<job>-<unix>[-<tag>]` then `-<attempt>` for retries."""
+    stamp = _stamp(scheduled, tag)
     suffix = stamp if attempt <= 1 else f"{stamp}-{attempt}"
     return f"{_short(job_name, MAX_NAME - len(suffix) - 1)}-{suffix}"
 
 
-def idempotency_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
-    """Gateway Idempotency-Key: one scheduled run attempt never starts two gateway runs."""
-    return f"ocj-{job_uid}-{int(scheduled.timestamp())}-{attempt}"
+def idempotency_key(job_uid: str, scheduled: datetime, attempt: int, tag: str | None = None) -> str:
+    """Gateway Idempotency-Key: one run attempt never starts two gateway runs."""
+    return f"ocj-{job_uid}-{_stamp(scheduled, tag)}-{attempt}"
 
 
 #: The prefix the gateway must allow (`hooks.allowedSessionKeyPrefixes`) for per-attempt keys.
 SESSION_KEY_PREFIX = "hook:"
 
 
-def session_key(job_uid: str, scheduled: datetime, attempt: int) -> str:
+def session_key(job_uid: str, scheduled: datetime, attempt: int, tag: str | None = None) -> str:
     """The agent turn's session key: fresh per attempt (a session keeps its context), lowercase
     (the gateway lowercases keys), and recomputable by the operator to read the reply back."""
-    return f"{SESSION_KEY_PREFIX}{idempotency_key(job_uid, scheduled, attempt)}".lower()
+    return f"{SESSION_KEY_PREFIX}{idempotency_key(job_uid, scheduled, attempt, tag)}".lower()
 
 
 def rfc3339(when: datetime) -> str:

@@ -39,6 +39,14 @@ class Start:
     trigger: Trigger
     manual_value: str | None = None  # the run-now annotation value it answers
 
+    @property
+    def tag(self) -> str | None:
+        """A manual run's tag (from its run id, so its retries keep it)."""
+        return n.run_tag(self.run_id)
+
+    def pod_name(self, job_name: str) -> str:
+        return n.pod_name(job_name, self.scheduled, self.attempt, self.tag)
+
 
 def runner_budget(timeout_seconds: int) -> int:
     """The runner's own time budget: a little less than the Pod's deadline."""
@@ -61,11 +69,11 @@ def _runner_container(job: JobRef, spec: OpenClawCronJobSpec, start: Start, sett
         _env(n.ENV_JOB, f"{job.namespace}/{job.name}"),
         _env(n.ENV_RUN_ID, start.run_id),
         _env(n.ENV_ATTEMPT, str(start.attempt)),
-        _env(n.ENV_IDEMPOTENCY_KEY, n.idempotency_key(job.uid, start.scheduled, start.attempt)),
+        _env(n.ENV_IDEMPOTENCY_KEY, n.idempotency_key(job.uid, start.scheduled, start.attempt, start.tag)),
         _env(n.ENV_TIMEOUT_SECONDS, str(runner_budget(spec.timeout_seconds))),
     ]
     if settings.session_keys and spec.payload.kind == "agentTurn":
-        env.append(_env(n.ENV_SESSION_KEY, n.session_key(job.uid, start.scheduled, start.attempt)))
+        env.append(_env(n.ENV_SESSION_KEY, n.session_key(job.uid, start.scheduled, start.attempt, start.tag)))
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": settings.runner_image,
@@ -167,7 +175,7 @@ def render_pod(job: JobRef, spec: OpenClawCronJobSpec, start: Start, settings: S
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": n.pod_name(job.name, start.scheduled, start.attempt),
+            "name": start.pod_name(job.name),
             "namespace": job.namespace,
             "labels": labels,
             "annotations": annotations,
@@ -297,19 +305,29 @@ class PodStore:
     def __init__(self) -> None:
         self._by_owner: dict[str, dict[str, PodView]] = {}
         self._owner_of: dict[tuple[str, str], str] = {}
+        #: The resourceVersion each stored Pod was read at: a Pod read from the API by a pass
+        #: (an existing Pod at create, a safety-net look) is not overwritten by an older watch event.
+        self._version: dict[tuple[str, str], int] = {}
 
     def put(self, body: Mapping[str, Any]) -> str | None:
         """Store a Pod's view; the uid of the job whose view changed (None: nothing it reads did)."""
-        view = pod_view(dict(body))
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
+        version = _version(meta)
+        if version is not None:
+            if version < self._version.get(key, -1):
+                return None  # older than what a pass read already
+            self._version[key] = version
+        view = pod_view(dict(body))
         old_owner = self._owner_of.get(key)
         old = self._by_owner.get(old_owner or "", {}).get(key[1])
         if view == old:
             return None
         if old_owner is not None:
-            self.remove(*key)
+            self._owner_of.pop(key, None)
+            self._drop(old_owner, key[1])
         if view is None:
+            self._version.pop(key, None)
             return old_owner  # no longer a run Pod (its labels or owner are gone)
         self._by_owner.setdefault(view.owner_uid, {})[view.name] = view
         self._owner_of[key] = view.owner_uid
@@ -318,6 +336,7 @@ class PodStore:
     def remove(self, namespace: str, name: str) -> str | None:
         """Forget a Pod; the uid of the job that owned it, if it was stored."""
         owner = self._owner_of.pop((namespace, name), None)
+        self._version.pop((namespace, name), None)
         if owner is not None:
             self._drop(owner, name)
         return owner
@@ -335,3 +354,11 @@ class PodStore:
 
     def values(self) -> Iterable[Iterable[PodView]]:
         return [list(p.values()) for p in self._by_owner.values()]
+
+
+def _version(meta: Mapping[str, Any]) -> int | None:
+    """A resourceVersion as a number (etcd's revision), None when it is not one (opaque by contract)."""
+    try:
+        return int(meta.get("resourceVersion"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None

@@ -56,6 +56,9 @@ DEFAULT_ALERT_THRESHOLD = 3
 UNCHECKED_WAIT = timedelta(seconds=60)
 #: Backfill with concurrencyPolicy Allow starts at most this many runs per pass.
 BACKFILL_BURST = 10
+#: A slot that came due before its ConfigMap/Secret/HTTP conditions were read waits (Waiting) for
+#: a pass that reads them: that pass comes at once, not at the wait's end (docs/wakes.md).
+NOT_READ_RECHECK = timedelta(milliseconds=100)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class Context:
     #: Other jobs' status, ConfigMap/Secret keys and HTTP answers (orchestration.gather_inputs);
     #: None = not gathered: jobs without dependsOn or I/O conditions do not need it.
     orchestration: OrchestrationInputs | None = None
+    #: Pods this operator created (or found existing at create) whose status write has not
+    #: landed yet (held back, or lost to a conflict): adopted whatever their trigger.
+    unrecorded: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class Plan:
     spec: OpenClawCronJobSpec | None = None
     #: Ready-made messages to their own channels (escalation levels, resolved): submit as they are.
     messages: list[notify.Notification] = field(default_factory=list)
+    #: `wake_at` is only the safety-net resync (nothing else asked for a look before it).
+    resync: bool = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -176,7 +184,8 @@ class _Work:
         self.job = job
         self.ctx = ctx
         self.now = ctx.now
-        self.active: list[ActiveRun] = list(status.active)
+        # one entry per (run, attempt): a status written with a duplicate would settle it twice
+        self.active: list[ActiveRun] = list({(a.run_id, a.attempt): a for a in status.active}.values())
         self.pending: list[PendingRun] = list(status.pending)
         self.records: list[RunRecord] = []
         self.counters = status.counters.model_dump()
@@ -189,12 +198,17 @@ class _Work:
         self.alerting = status.alerting
         self.plan = Plan(status={})
         self.free = ctx.global_free
+        #: Runs on record (history and missed slots): never started or counted again.
+        self.recorded: set[str] = {r.run_id for r in status.recent_runs}
 
     # -- bookkeeping ----------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str) -> None:
         self.plan.events.append(Event(type_, reason, message))
 
     def finish(self, rec: RunRecord, spec: OpenClawCronJobSpec | None) -> None:
+        if rec.run_id in self.recorded:
+            return  # already counted: a run is recorded once, whichever path finds it
+        self.recorded.add(rec.run_id)
         self.records.append(rec)
         self.plan.finished.append(rec)
         c = self.counters
@@ -222,8 +236,14 @@ class _Work:
             )
             self.plan.notifications.extend((k, rec) for k in kinds)
 
+    def known(self, run_id: str, attempt: int) -> bool:
+        """The attempt is active already, or its run is on record (bookkeeping is by run + attempt)."""
+        return run_id in self.recorded or any((a.run_id, a.attempt) == (run_id, attempt) for a in self.active)
+
     def start(self, st: Start, spec: OpenClawCronJobSpec) -> bool:
         """Start an attempt if the global cap allows; otherwise it waits as pending."""
+        if self.known(st.run_id, st.attempt):
+            return False  # the same attempt twice is one attempt (counted once)
         if self.free is not None and self.free <= 0:
             self.pending.append(
                 PendingRun(
@@ -240,7 +260,7 @@ class _Work:
         if self.free is not None:
             self.free -= 1
         self.plan.starts.append(st)
-        pod = n.pod_name(self.job.ref.name, st.scheduled, st.attempt)
+        pod = st.pod_name(self.job.ref.name)
         self.active.append(
             ActiveRun(
                 run_id=st.run_id,
@@ -259,28 +279,32 @@ class _Work:
 
 
 def _adopt(w: _Work, pods: list[PodView]) -> None:
-    """Take over Pods that exist but are not in status (the operator stopped after creating them)."""
+    """Take over Pods that exist but are not in status (the operator stopped after creating them,
+    its status write was held back or lost to a conflict)."""
     known = {(a.run_id, a.attempt) for a in w.active}
     for pod in sorted(pods, key=lambda p: (p.scheduled, p.attempt)):
         key = (pod.run_id, pod.attempt)
-        if key in known or pod.deleting:
+        if key in known or pod.deleting or pod.run_id in w.recorded:
             continue
         pend = next((p for p in w.pending if (p.run_id, p.attempt) == key), None)
         new_slot = (
-            pod.trigger in ("Schedule", "CatchUp")
+            pod.trigger in ("Schedule", "CatchUp", "Dependency")
             and pod.attempt == 1
             and (w.last_slot is None or pod.scheduled > w.last_slot)
         )
         # only the run answering the current annotation value can be unrecorded; older manual
         # Pods kept for history answer older values and were recorded when they finished
         new_manual = pod.trigger == "Manual" and pod.manual_value == w.job.run_now and pod.manual_value != w.last_manual
-        if not (pend or new_slot or new_manual):
+        # what this operator started and has not written yet (any trigger; e.g. a manual run whose
+        # write met the conflict of the next run-now value)
+        ours = pod.name in w.ctx.unrecorded and not any(p.run_id == pod.run_id for p in w.pending)
+        if not (pend or new_slot or new_manual or ours):
             continue  # an already recorded run kept for history
         if pend:
             w.pending.remove(pend)
         if new_slot:
             w.last_slot = pod.scheduled
-        if new_manual:
+        if new_manual or (ours and pod.trigger == "Manual" and pod.manual_value == w.job.run_now):
             w.last_manual = pod.manual_value
         if pod.attempt == 1:
             w.counters["runs"] += 1
@@ -414,6 +438,8 @@ def _replace_active(w: _Work, spec: OpenClawCronJobSpec, by: str) -> None:
 
 def _admit(w: _Work, spec: OpenClawCronJobSpec, st: Start) -> None:
     """Apply concurrencyPolicy to a new run (scheduled, catch-up or manual)."""
+    if w.known(st.run_id, st.attempt):
+        return  # already running or on record: not a new run
     policy = spec.concurrency_policy
     busy = bool(w.active)
     if not busy or policy == "Allow":
@@ -580,6 +606,17 @@ def _waiting(w: _Work, spec: OpenClawCronJobSpec, held: bool) -> None:
             w.pending.remove(p)
             waited = int((w.now - slot).total_seconds())
             _skip(w, p.run_id, p.trigger, slot, reason, f"{v.message} (waited {waited}s)", spec)
+
+
+def _condition_rechecks(w: _Work, spec: OpenClawCronJobSpec | None) -> list[datetime]:
+    """A slot waiting only because its ConfigMap/Secret/HTTP conditions were not read yet: the next
+    pass reads them (io_due: a slot waits), so it comes now. Once read they are final for the slot."""
+    if spec is None or not any(c.expression is None for c in spec.conditions or ()):
+        return []
+    inputs = w.ctx.orchestration
+    if inputs is not None and inputs.checked:
+        return []
+    return [w.now + NOT_READ_RECHECK] if any(p.reason == "Waiting" for p in w.pending) else []
 
 
 def _dependency_trigger(w: _Work, spec: OpenClawCronJobSpec) -> None:
@@ -752,7 +789,7 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         if job.run_now and job.run_now != w.last_manual:
             w.last_manual = job.run_now
             when = now.replace(microsecond=0)
-            run_id = n.run_id(job.ref.name, when)
+            run_id = n.run_id(job.ref.name, when, n.manual_tag(job.run_now))
             _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual", manual_value=job.run_now))
         completed = (
             clock is not None
@@ -765,7 +802,8 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     elif job.run_now and job.run_now != w.last_manual:
         w.last_manual = job.run_now
         when = now.replace(microsecond=0)
-        _skip(w, n.run_id(job.ref.name, when), "Manual", when, "InvalidSpec", "the spec is invalid; fix it first", spec)
+        run_id = n.run_id(job.ref.name, when, n.manual_tag(job.run_now))
+        _skip(w, run_id, "Manual", when, "InvalidSpec", "the spec is invalid; fix it first", spec)
 
     if spec is not None and any(r.result == "Succeeded" for r in w.plan.finished) and spec.effective_delete_after_run:
         w.plan.delete_job = True
@@ -880,10 +918,12 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
     w.plan.spec = spec
 
     # -- when to look again ----------------------------------------------------------
-    wakes: list[datetime] = [now + timedelta(seconds=ctx.settings.resync_seconds)]
+    resync_at = now + timedelta(seconds=ctx.settings.resync_seconds)
+    wakes: list[datetime] = [resync_at]
     if next_run:
         wakes.append(next_run)
     wakes += [n.parse_time(p.not_before) for p in w.pending]
+    wakes += _condition_rechecks(w, spec)
     if escalation_wake is not None:
         wakes.append(escalation_wake)
     for act in w.active:
@@ -893,4 +933,5 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         elif pod and pod.start_time and spec:
             wakes.append(pod.start_time + timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE)
     w.plan.wake_at = min(wakes)
+    w.plan.resync = all(when >= resync_at for when in wakes)
     return w.plan

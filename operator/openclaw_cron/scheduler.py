@@ -103,6 +103,11 @@ class JobState:
     deferred_pods: set[str] = field(default_factory=set)
     #: Pods whose create got no clear answer; read from the API by the next pass.
     uncertain: set[str] = field(default_factory=set)
+    #: Pods this process started (or found existing at create) whose status write has not landed
+    #: (held back, or lost to a conflict): the reconciler adopts them whatever their trigger.
+    unrecorded: set[str] = field(default_factory=set)
+    #: The queued look is only the safety-net resync (no event asked for it): see `corrections`.
+    net: bool = False
     #: (namespace, name) of the jobs this one depends on (spec.dependsOn), for the reverse map.
     deps: tuple[tuple[str, str], ...] = ()
     #: Queue position: due time (epoch seconds) and a token that invalidates older heap entries.
@@ -186,11 +191,42 @@ def quiet(plan: Plan) -> bool:
     )
 
 
-def status_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch from `old` to `new` status: changed top-level keys, null for removed ones."""
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) from `old` to `new` status: changed keys, null for removed ones.
+
+    Objects are diffed down to their leaves: a merge patch merges nested objects, so a field
+    dropped inside one (e.g. `backfill.nextSlot` once every slot started) needs its own null,
+    or the API server keeps it. Lists are replaced whole, as merge patches do.
+    """
+    patch: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(before, dict) and isinstance(value, dict):
+            patch[key] = status_patch(before, value)
+        else:
+            patch[key] = value
     patch.update({k: None for k in old if k not in new})
     return patch
+
+
+def corrections(old_status: Mapping[str, Any], plan: Plan) -> dict[str, str]:
+    """What a pass changed, by kind (`started`, `recorded`, `status`); empty for a no-op pass.
+
+    For a safety-net pass this is the definition of a correction: anything here is something
+    an event should have woken the job for earlier.
+    """
+    fixed: dict[str, str] = {}
+    if plan.starts:
+        fixed["started"] = ", ".join(s.run_id for s in plan.starts)
+    recorded = [r.run_id for r in plan.finished]
+    if recorded or plan.missed:
+        fixed["recorded"] = ", ".join(recorded + ([f"{plan.missed} missed"] if plan.missed else []))
+    changed = sorted(status_patch(dict(old_status), plan.status))
+    if changed:
+        fixed["status"] = ", ".join(changed)
+    return fixed
 
 
 def prune_batches(
@@ -303,10 +339,12 @@ class Scheduler:
         if not uid:
             return
         st = self.jobs.get(uid)
+        changed = True  # new, or its spec changed: the jobs that name it may decide otherwise now
         if st is None:
             st = self.jobs[uid] = JobState(uid=uid, body=compact(body))
             metrics.jobs(len(self.jobs))
         else:
+            changed = st.body["spec"] != (body.get("spec") or {})
             st.body = compact(body)
             echo = st.ours is not None and st.ours["metadata"].get("resourceVersion") == _rv(body)
             if st.ours is not None and newer(st.body, st.ours) is st.body:
@@ -317,6 +355,13 @@ class Scheduler:
         st.seen = time.monotonic()
         self._index(st)
         self.wake(uid)
+        if changed:
+            self._wake_dependents(st.body["metadata"].get("namespace", ""), st.body["metadata"].get("name", ""))
+
+    def _wake_dependents(self, namespace: str, name: str) -> None:
+        """Wake the jobs whose spec.dependsOn names `name` (by name: a missing job has no uid)."""
+        for dependent in list(self._dependents.get((namespace, name), ())):
+            self.wake(dependent)
 
     def _index(self, st: JobState) -> None:
         """Keep the per-namespace map and the reverse dependency map in step with the job."""
@@ -362,6 +407,7 @@ class Scheduler:
             self._by_ns.get(namespace, {}).pop(uid, None)
             for key in st.deps:
                 self._dependents.get(key, set()).discard(uid)
+            self._wake_dependents(namespace, name)  # "no OpenClawCronJob ...", or a cycle gone
         metrics.forget_job(namespace, name)
         metrics.jobs(len(self.jobs))
         self.rt.cap_waiting.pop(uid, None)
@@ -372,6 +418,7 @@ class Scheduler:
         st = self.jobs.get(uid)
         if st is None:
             return
+        st.net = False  # an event asked for this look
         if st.running:
             st.again = True
         else:
@@ -449,13 +496,16 @@ class Scheduler:
         current = newer(st.body, st.ours)
         now = self.clock()
         job = job_view(current, now)
+        net, st.net = st.net, False
         try:
             pods = self.pods.get(st.uid)
             await self._resolve_uncertain(st, job, pods)
+            if net:
+                await self._reread_active(job, pods)
             if st.deferred is not None and not st.deferred_pods <= {p.name for p in pods}:
                 # Pods started by an earlier pass whose status write was held back, not yet in
                 # the index (a lagging watch, a slow create): put them on record first.
-                await self._write_status(st, current, job, st.deferred)
+                await self._write_status(st, current, job, st.deferred, settles=st.deferred_pods)
                 current = newer(st.body, st.ours)
                 job = job_view(current, now)
             extra_errors = await self._secret_errors(job)
@@ -475,6 +525,7 @@ class Scheduler:
                 gone=gone,
                 refused=refused,
                 orchestration=inputs,
+                unrecorded=frozenset(st.unrecorded),
             )
             plan = reconcile(job, pods, ctx)
             if plan.starts and time.monotonic() - st.seen > rt.settings.resync_seconds:
@@ -487,7 +538,7 @@ class Scheduler:
                 plan = reconcile(job, pods, dataclasses.replace(ctx, global_free=self._global_free()))
             if plan.spec is not None:
                 mono = time.monotonic()
-                rt.inflight.update((n.pod_name(job.ref.name, s.scheduled, s.attempt), mono) for s in plan.starts)
+                rt.inflight.update((s.pod_name(job.ref.name), mono) for s in plan.starts)
             # a manual run's id comes from the clock, so only deterministic starts may wait
             manual = any(s.trigger == "Manual" for s in plan.starts)
             if plan.starts and not manual and quiet(plan) and st.hold_until is None:
@@ -495,20 +546,22 @@ class Scheduler:
             defer = st.hold_until is not None and now < st.hold_until and quiet(plan) and not manual
             if not defer:
                 st.hold_until = None
-            await self._apply(st, current, job, plan, now, write_status=not defer)
+            seen = st.unrecorded & {p.name for p in pods}
+            await self._apply(st, current, job, plan, now, write_status=not defer, seen=seen)
+            if net:
+                self._count_correction(job, plan)
             if rt.recorder is not None and not st.deleted:
                 rt.recorder.observe(job.ref, plan.spec, plan.status, pods, plan.finished, now)
             if plan.finished:  # its dependents decide now, not at their next look
-                for uid in list(self._dependents.get((job.ref.namespace, job.ref.name), ())):
-                    self.wake(uid)
+                self._wake_dependents(job.ref.namespace, job.ref.name)
             if defer:  # the Pods exist now; their record waits (see quiet)
                 st.deferred = plan.status
-                st.deferred_pods |= {n.pod_name(job.ref.name, s.scheduled, s.attempt) for s in plan.starts}
+                st.deferred_pods |= {s.pod_name(job.ref.name) for s in plan.starts}
             for pod in refused:  # recorded by this pass, and written
                 rt.refused.pop(pod, None)
             if plan.delete_job:
                 return time.time() + ERROR_BACKOFF_SECONDS  # the DELETED event forgets it
-            if any(n.pod_name(job.ref.name, s.scheduled, s.attempt) in rt.refused for s in plan.starts):
+            if any(s.pod_name(job.ref.name) in rt.refused for s in plan.starts):
                 return 0.0  # record the refused Pod's run at once
             wakes = [w for w in (plan.wake_at, st.hold_until) if w is not None]
             due = min(wakes).timestamp() if wakes else time.time() + rt.settings.resync_seconds
@@ -518,6 +571,8 @@ class Scheduler:
                 due = min(due, time.time() + INVALID_RECHECK_SECONDS)
             if any(a.get("podName") not in {p.name for p in pods} for a in plan.status.get("active", [])):
                 due = min(due, time.time() + INFLIGHT_GRACE)  # follow up on a Pod the watch has not shown
+            # nothing but the resync asked for this next look: if it corrects something, say so
+            st.net = plan.resync and plan.wake_at is not None and due >= plan.wake_at.timestamp()
             return due
         except Conflict:
             fresh = await rt.kube.get_job(job.ref.namespace, job.ref.name)
@@ -539,6 +594,45 @@ class Scheduler:
                 exc,
             )
             return time.time() + ERROR_BACKOFF_SECONDS
+
+    async def _reread_active(self, job: JobView, pods: list[PodView]) -> None:
+        """A safety-net pass reads its active Pods from the API: what a lost watch event hid.
+
+        Only jobs with active runs pay for it, once per resync; what it finds goes into the Pod
+        store too (newer versions only), and the pass's plan counts as a correction.
+        """
+        mine = {p.name: i for i, p in enumerate(pods)}
+        for act in job.status.get("active", []):
+            name = act.get("podName")
+            if not name:
+                continue
+            body = await self.rt.kube.get_pod(job.ref.namespace, name)
+            view = pod_view(body) if body is not None else None
+            if body is None or view is None or view.owner_uid != job.ref.uid:
+                continue  # gone: _confirm_gone asks again and records it
+            self.pods.put(body)
+            if name in mine:
+                pods[mine[name]] = view
+            else:
+                pods.append(view)
+
+    def _count_correction(self, job: JobView, plan: Plan) -> None:
+        """A safety-net pass (no event asked for it) whose plan is not a no-op: a missing wake.
+
+        Counted in `openclaw_cron_resync_corrections_total{kind}` and logged with what it fixed:
+        it started runs, recorded runs, or changed the status.
+        """
+        fixed = corrections(job.status, plan)
+        if not fixed:
+            return
+        for kind in fixed:
+            metrics.resync_correction(kind)
+        log.warning(
+            "%s/%s: the safety-net pass corrected what no event woke it for: %s",
+            job.ref.namespace,
+            job.ref.name,
+            "; ".join(f"{kind} {what}" for kind, what in fixed.items()),
+        )
 
     def _archived(self, uid: str, pod: PodView) -> bool:
         """Whether the archive holds this Pod's attempt (always, without an archive)."""
@@ -635,13 +729,18 @@ class Scheduler:
         now: datetime,
         *,
         write_status: bool = True,
+        seen: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Create Pods → patch status → delete Pods → events."""
+        """Create Pods → patch status → delete Pods → events.
+
+        `seen`: unrecorded Pods the pass saw (so its plan adopted them): on record once written.
+        """
         rt, ref = self.rt, job.ref
+        made: set[str] = set()
         status = plan.status
         if plan.spec is not None:
             for start in plan.starts:
-                pod = n.pod_name(ref.name, start.scheduled, start.attempt)
+                pod = start.pod_name(ref.name)
                 if st.deleted:  # deleted while this pass ran: never a new Pod for it
                     rt.inflight.pop(pod, None)
                     continue
@@ -661,14 +760,24 @@ class Scheduler:
                         continue
                     raise
                 rt.refused.pop(pod, None)  # refused before, but a status conflict had it planned again
+                made.add(pod)
+                st.unrecorded.add(pod)  # until a status write that records it lands
                 if created:
                     # now, not after the status write: a conflict there would adopt the Pod silently
                     started = f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})"
                     emit(rt, body, job, Event("Normal", "Started", started))
                 else:
+                    # Not a dead end: this pass did not know the Pod (a watch that lags, a restart).
+                    # Read it (it may have finished already), put the run on record now, and look
+                    # again at once, so the next pass follows or records it from what was read.
                     rt.inflight.pop(pod, None)
+                    existing = await rt.kube.get_pod(ref.namespace, pod)
+                    if existing is not None:
+                        self.pods.put(existing)
+                    write_status = True
+                    st.again = True
                     log.info(
-                        "%s/%s: pod %s already exists; run %s was started before",
+                        "%s/%s: pod %s already exists; run %s was started before: following it",
                         ref.namespace,
                         ref.name,
                         pod,
@@ -679,7 +788,7 @@ class Scheduler:
                     lag = max(0.0, (utcnow() - start.scheduled).total_seconds())
                     metrics.schedule_lag(ref.namespace, ref.name, lag)
         if write_status:
-            await self._write_status(st, body, job, status)
+            await self._write_status(st, body, job, status, settles=made | seen)
         await self._delete_pods(st, job, plan)
         for ev in plan.events:
             emit(rt, body, job, ev)
@@ -688,8 +797,18 @@ class Scheduler:
             log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", ref.namespace, ref.name)
             await rt.kube.delete_job(ref.namespace, ref.name, ref.uid)
 
-    async def _write_status(self, st: JobState, body: dict[str, Any], job: JobView, status: dict[str, Any]) -> None:
+    async def _write_status(
+        self,
+        st: JobState,
+        body: dict[str, Any],
+        job: JobView,
+        status: dict[str, Any],
+        *,
+        settles: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         """Merge-patch the status (guarded by resourceVersion); remember the answer as `st.ours`.
+
+        `settles`: Pods this status puts on record; once written they are no longer `unrecorded`.
 
         A write whose answer was lost (reset, timeout) is retried by the client and then meets a
         Conflict with its own first attempt: when the object already holds exactly what we wrote,
@@ -699,6 +818,7 @@ class Scheduler:
         patch = status_patch(job.status, status)
         st.deferred, st.deferred_pods = None, set()
         if not patch or st.deleted:
+            st.unrecorded -= settles
             return
         try:
             written = await self.rt.kube.patch_status(
@@ -707,12 +827,11 @@ class Scheduler:
         except Conflict:
             fresh = await self.rt.kube.get_job(ref.namespace, ref.name)
             have = (fresh or {}).get("status") or {}
-            if fresh is None or any(have.get(k) != v for k, v in patch.items() if v is not None):
-                raise
-            if any(k in have for k, v in patch.items() if v is None):
-                raise
+            if fresh is None or any(have.get(k) != status.get(k) for k in patch):
+                raise  # (a key removed is None in both: absent from `status` and from `have`)
             written = fresh
         st.ours = compact(written)
+        st.unrecorded -= settles
 
     async def _delete_pods(self, st: JobState, job: JobView, plan: Plan) -> None:
         """Policy deletions at once; history pruning batched (see prune_batches)."""

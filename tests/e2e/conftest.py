@@ -363,7 +363,8 @@ class E2E:
                 # the operator's own identity where one is given (the emulated tier: the chart's ServiceAccount)
                 "KUBECONFIG": os.environ.get("E2E_OPERATOR_KUBECONFIG") or self.kubeconfig,
                 "OPENCLAW_CRON_METRICS_PORT": "0",
-                "OPENCLAW_CRON_RESYNC_SECONDS": "2",
+                # the safety net effectively off: every wake must come from an event (DESIGN §7)
+                "OPENCLAW_CRON_RESYNC_SECONDS": "86400",
                 "OPENCLAW_CRON_START_TIMEOUT_SECONDS": str(self.start_timeout),
                 "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9",
                 "OPENCLAW_CRON_NORMAL_EVENTS": "true",
@@ -374,6 +375,13 @@ class E2E:
         )
         self.operator.wait_for_log("Initial authentication has finished", 60)
         return self.operator
+
+    def safety_net_corrections(self) -> list[str]:
+        """The operator's log lines of safety-net corrections (docs/wakes.md): none in a normal scenario."""
+        if self.operator is None:
+            return []
+        text = self.operator.log_path.read_text(errors="replace")
+        return [line for line in text.splitlines() if "the safety-net pass corrected" in line]
 
     def teardown(self) -> None:
         # Jobs carry no finalizer; deleting them first only keeps the operator's log quiet.
@@ -497,6 +505,8 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     try:
         env.setup()
         yield env
+        fixed = env.safety_net_corrections()  # every wake came from an event (docs/wakes.md)
+        assert not fixed, "the safety-net pass corrected what no event woke:\n" + "\n".join(fixed[:10])
     finally:
         env.teardown()
         _CURRENT.remove(env)

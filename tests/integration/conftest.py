@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scenarios
 
 from support import Cluster
 
@@ -50,10 +51,17 @@ def cluster_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
         return cluster
 
     yield factory
-    for cluster in started:
-        if request.node.stash.get(_FAILED, False):
-            _dump_logs(cluster)
-        cluster.stop()
+    failed = request.node.stash.get(_FAILED, False)
+    try:
+        if not failed and request.node.get_closest_marker("safety_net") is None:
+            for cluster in started:  # the corrections metric stays 0 in normal scenarios
+                for process in cluster._processes:
+                    scenarios.assert_no_corrections(process)
+    finally:
+        for cluster in started:
+            if failed:
+                _dump_logs(cluster)
+            cluster.stop()
 
 
 @pytest.fixture

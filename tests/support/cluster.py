@@ -56,6 +56,9 @@ ADMIN = "kubernetes-admin"
 #: Clients whose refused requests fail a test (the code under test, and the test world's kubelet).
 GUARDED_AGENTS = ("openclaw-cron-operator/", "kopf/", "simulated-kubelet/")
 SERVING_HOSTS = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+#: The operator's periodic resync in tests: effectively off (DESIGN §7), so every wake a test
+#: needs must come from an event; a test of the safety net itself passes a short one.
+RESYNC_SECONDS = "86400"
 
 
 def wait_for(
@@ -485,6 +488,7 @@ class Cluster:
         exe = Path(sys.executable).parent / "openclaw-cron-operator"
         if kubeconfig is None:
             kubeconfig = self.operator_kubeconfig(watched_namespaces(args, env or {}))
+        env = {"OPENCLAW_CRON_RESYNC_SECONDS": RESYNC_SECONDS, **(env or {})}
         return self.start_process([str(exe), *args], env=env, kubeconfig=kubeconfig, name=name)
 
     def start_operator_in_image(

@@ -219,7 +219,7 @@ async def capture_reply(
     res = parse_result(pod.message or "")
     if res is None:
         return "", "the run Pod left no runner result"
-    key = n.session_key(job.uid, pod.scheduled, pod.attempt)
+    key = n.session_key(job.uid, pod.scheduled, pod.attempt, n.run_tag(pod.run_id))
     if res.session_key != key:
         if res.session_note:
             return "", f"{res.session_note}"
