@@ -88,8 +88,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
     if not args.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # per-handler chatter
-        for name in ("kopf.activities.authentication", "kopf._core.engines.activities"):
-            logging.getLogger(name).setLevel(logging.WARNING)  # a re-login every minute (handlers.login)
+        # kopf logs in again every minute (handlers.login): keep the first login's lines, not each renewal's
+        logging.getLogger("kopf.activities.authentication").setLevel(logging.WARNING)
+        logging.getLogger("kopf._core.engines.activities").addFilter(
+            lambda record: not record.getMessage().startswith("Re-authentication has")
+        )
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     kopf.run(

@@ -575,7 +575,8 @@ class OperatorProcess:
         return self.process.poll() is None
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # after stop() the file holds everything already
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30) -> None:
