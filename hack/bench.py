@@ -766,8 +766,7 @@ def restart_phase(
         notes.append("restart: not every run was on record after 120 s")
     settled = time.time() - began
     operator.stop()
-    exe = Path(sys.executable).parent / "openclaw-cron-operator"
-    second = cluster.start_process([str(exe), "--standalone", *args.operator_arg], name="operator-restart", env=env)
+    second = cluster.start_operator("--standalone", *args.operator_arg, name="operator-restart", env=env)
     t1 = time.time()
     seconds = min(args.profile_restart, args.restart - 1)
     profiler = start_profiler(second.pid, seconds, cluster.workdir) if args.profile_restart else None

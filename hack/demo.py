@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "hack"))
 
-from support import Cluster, OperatorProcess, write_kubeconfig  # noqa: E402
+from support import Cluster, OperatorProcess  # noqa: E402
 
 API = "cron.openclaw.io/v1alpha1"
 PLURAL = "openclawcronjobs"
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start()
         operator: OperatorProcess | None = None
         try:
-            write_kubeconfig(kubeconfig, cluster.url)
+            shutil.copyfile(cluster.kubeconfig, kubeconfig)  # the admin's: CA and a system:masters certificate
             setup(cluster, token)
             metrics_port = free_port()
             operator = cluster.start_operator(

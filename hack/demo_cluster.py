@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from types import FrameType
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support import Cluster, write_kubeconfig  # noqa: E402
+from support import Cluster  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         "--kubeconfig",
         type=Path,
         default=REPO / ".cache" / "demo" / "kubeconfig",
-        help="where to write the kubeconfig (server http://127.0.0.1:PORT, dummy token)",
+        help="where to write the admin kubeconfig (server https://127.0.0.1:PORT, its CA, a system:masters cert)",
+    )
+    parser.add_argument(
+        "--operator-kubeconfig",
+        type=Path,
+        default=None,
+        help="also write a token kubeconfig of the chart's ServiceAccount (the chart's RBAC applied) here",
     )
     parser.add_argument("--workdir", type=Path, default=None, help="kubelet sandboxes and logs (default: temp)")
     parser.add_argument("--no-kubelet", action="store_true", help="serve the API only; Pods stay Pending")
@@ -62,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     cluster.start()
     try:
-        write_kubeconfig(args.kubeconfig, cluster.url)
+        args.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cluster.kubeconfig, args.kubeconfig)
+        if args.operator_kubeconfig is not None:
+            args.operator_kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cluster.operator_kubeconfig(), args.operator_kubeconfig)
         print(f"ready {cluster.url} {args.kubeconfig}", flush=True)
         print(f"export KUBECONFIG={args.kubeconfig}", file=sys.stderr, flush=True)
         while not stop.wait(0.5):

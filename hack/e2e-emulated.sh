@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-.venv/bin/python hack/demo_cluster.py --no-kubelet --kubeconfig "$work/kubeconfig" >"$work/cluster.log" 2>&1 &
+.venv/bin/python hack/demo_cluster.py --no-kubelet --kubeconfig "$work/kubeconfig" --operator-kubeconfig "$work/operator.kubeconfig" >"$work/cluster.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do
@@ -13,4 +13,4 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 grep -q '^ready ' "$work/cluster.log" || { echo "emulated cluster did not start"; cat "$work/cluster.log"; exit 1; }
-E2E_SIMULATED_KUBELET=1 KUBECONFIG="$work/kubeconfig" .venv/bin/python -m pytest -p no:cacheprovider tests/e2e -q -rs
+E2E_SIMULATED_KUBELET=1 E2E_OPERATOR_KUBECONFIG="$work/operator.kubeconfig" KUBECONFIG="$work/kubeconfig" .venv/bin/python -m pytest -p no:cacheprovider tests/e2e -q -rs

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
@@ -29,6 +31,7 @@ from . import collector, metrics
 from . import naming as n
 from .api import GROUP, PLURAL, VERSION
 from .archive.service import ArchiveService
+from .credentials import REFRESH_SECONDS
 from .informer import PodInformer
 from .kube import Kube
 from .notify import Notifier, load_channels
@@ -68,6 +71,20 @@ def configure(settings: kopf.OperatorSettings, ours: Settings) -> None:
     settings.persistence.finalizer = LEGACY_FINALIZER
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.peering.priority = ours.priority
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """kopf's own login through the official client, valid for REFRESH_SECONDS.
+
+    kopf keeps credentials until a 401; a projected ServiceAccount token rotated by the kubelet
+    would then be used only after the old one is refused. Expiring them each minute makes kopf
+    read the token file as often as client-go (and as the operator's own client) does.
+    """
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    return dataclasses.replace(info, expiration=datetime.now(UTC) + timedelta(seconds=REFRESH_SECONDS))
 
 
 def scheduler(memo: Any) -> Scheduler:

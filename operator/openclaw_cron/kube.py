@@ -1,8 +1,8 @@
 """The few Kubernetes API calls the operator makes: an async client on the hot path.
 
-Credentials and the server come from the official client's config loaders (in-cluster
-service account, or the kubeconfig with its client certificates, tokens and exec plugins);
-requests go out on one aiohttp session in kopf's event loop, so a burst of Pod creates costs
+Credentials and the server come from the official client's config loaders (`credentials.py`:
+the in-cluster ServiceAccount token, or the kubeconfig with its client certificates, tokens and
+exec plugins); requests go out on one aiohttp session in kopf's event loop, so a burst of Pod creates costs
 no thread hand-offs. Like kube-controller-manager's client, every request passes a token
 bucket (`qps`/`burst`), and transient failures (429 with Retry-After, 5xx, resets, timeouts)
 are retried with exponential backoff and full jitter. Bodies travel as plain dicts.
@@ -22,11 +22,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from . import metrics
 from .api import GROUP, PLURAL, VERSION
+from .credentials import Credentials
 
 MERGE = "application/merge-patch+json"
 COMPONENT = "openclaw-cron-operator"
@@ -36,8 +36,6 @@ ATTEMPTS = 5
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 REQUEST_TIMEOUT = 30.0
-#: How long a read Authorization header is reused (client-go re-reads its token file every minute).
-AUTH_REFRESH_SECONDS = 60.0
 
 
 class Conflict(Exception):
@@ -89,40 +87,54 @@ def retry_delay(attempt: int, retry_after: str | None, rng: random.Random | None
     return (rng or random).uniform(0, cap)
 
 
-def _load_configuration() -> Any:
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.Configuration.get_default_copy()
-
-
 class Kube:
-    """Async facade over the handful of endpoints the operator needs."""
+    """Async facade over the handful of endpoints the operator needs.
+
+    `configuration`: an official client `Configuration` to use as it is (tests, tools); without
+    one, the credentials are discovered (in-cluster, else the kubeconfig) and reloaded after a 401.
+    """
 
     def __init__(
-        self, configuration: Any | None = None, *, qps: float = 0.0, burst: int = 1, timeout: float = REQUEST_TIMEOUT
+        self,
+        configuration: Any | None = None,
+        *,
+        qps: float = 0.0,
+        burst: int = 1,
+        timeout: float = REQUEST_TIMEOUT,
+        credentials: Credentials | None = None,
     ) -> None:
-        self.conf = configuration if configuration is not None else _load_configuration()
+        self.credentials = credentials or Credentials(configuration)
         self.timeout = timeout
         self.host = str(self.conf.host).rstrip("/")
         self.bucket = TokenBucket(qps, burst)
         self._session: aiohttp.ClientSession | None = None
+        self._session_generation = -1
+        self._retired: list[aiohttp.ClientSession] = []
         #: API writes by kind, for the benchmark's writes-per-run figure.
         self.writes: dict[str, int] = {}
-        self._auth: tuple[float, str] | None = None
+
+    @property
+    def conf(self) -> Any:
+        return self.credentials.conf
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if not self.host.startswith("https"):
             return False
-        if not self.conf.verify_ssl:
-            return False
-        ctx = ssl.create_default_context(cafile=self.conf.ssl_ca_cert or None)
-        if self.conf.cert_file:
-            ctx.load_cert_chain(self.conf.cert_file, self.conf.key_file or None)
+        ca, cert, key, verify = self.credentials.tls()
+        if not verify:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        else:
+            ctx = ssl.create_default_context(cafile=ca)
+        if cert:
+            ctx.load_cert_chain(cert, key)
         return ctx
 
     def session(self) -> aiohttp.ClientSession:
+        generation = self.credentials.generation
+        if self._session is not None and not self._session.closed and generation != self._session_generation:
+            self._retired.append(self._session)  # new client certificate: new connections (in-flight ones finish)
+            self._session = None
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=128, ssl=self._ssl())
             self._session = aiohttp.ClientSession(
@@ -130,34 +142,29 @@ class Kube:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": USER_AGENT},
             )
+            self._session_generation = generation
         return self._session
-
-    def _authorization(self) -> str:
-        """The Authorization header, re-read at most every AUTH_REFRESH_SECONDS.
-
-        The official client's refresh hook reloads the kubeconfig (or the projected token file)
-        and re-resolves proxies on every call, which cost more than the request itself; like
-        client-go, a rotated token is picked up within a minute.
-        """
-        now = time.monotonic()
-        if self._auth is None or now - self._auth[0] > AUTH_REFRESH_SECONDS:
-            token = self.conf.get_api_key_with_prefix("authorization")
-            if not token and self.conf.username:
-                token = self.conf.get_basic_auth_token()
-            self._auth = (now, token or "")
-        return self._auth[1]
 
     def _headers(self, content_type: str | None) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        if token := self._authorization():
+        if token := self.credentials.authorization():
             headers["Authorization"] = token
         return headers
 
+    def _transport(self) -> dict[str, Any]:
+        """Per-request options from the kubeconfig: `tls-server-name` and `proxy-url`."""
+        options: dict[str, Any] = {}
+        if self.conf.tls_server_name:
+            options["server_hostname"] = self.conf.tls_server_name
+        if self.conf.proxy:
+            options["proxy"] = self.conf.proxy
+        return options
+
     def reauthorize(self) -> None:
-        """Forget the cached Authorization header (after a 401: the token may have rotated)."""
-        self._auth = None
+        """After a 401: read the credentials again (a rotated token, an expired plugin credential)."""
+        self.credentials.reload()
 
     async def request(
         self,
@@ -179,7 +186,9 @@ class Kube:
             await self.bucket.acquire()
             retry_after: str | None = None
             try:
-                async with self.session().request(method, url, data=data, headers=self._headers(content_type)) as resp:
+                async with self.session().request(
+                    method, url, data=data, headers=self._headers(content_type), **self._transport()
+                ) as resp:
                     text = await resp.text()
                     if resp.status < 400:
                         return text if raw else (json.loads(text) if text else {})
@@ -267,7 +276,7 @@ class Kube:
         # No total timeout: a stream lasts `seconds`; silence well past that is a dead connection.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=seconds + self.timeout)
         await self.bucket.acquire()
-        async with self.session().get(url, headers=self._headers(None), timeout=timeout) as resp:
+        async with self.session().get(url, headers=self._headers(None), timeout=timeout, **self._transport()) as resp:
             if resp.status >= 400:
                 metrics.api_error("pods.watch", str(resp.status))
                 if resp.status == 401:
@@ -425,5 +434,6 @@ class Kube:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()

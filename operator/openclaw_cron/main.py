@@ -6,10 +6,14 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
+import secrets
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import kopf
+from kopf._core.engines.peering import Identity  # kopf.run's `identity` type, not re-exported
 
 from . import handlers  # noqa: F401  (registers the handlers)
 from .settings import Settings
@@ -57,6 +61,19 @@ def parse_args(argv: Sequence[str] | None, base: Settings) -> tuple[argparse.Nam
     return args, settings
 
 
+def own_identity(environ: Mapping[str, str] | None = None) -> Identity:
+    """This replica's name in kopf peering: the Pod name (hostname) and a random suffix.
+
+    kopf's own default asks the OS for the user name, which fails under a UID without a passwd
+    entry (the chart's 65532 on a distroless-style image, OpenShift's random UIDs). `POD_ID`,
+    kopf's documented override, still wins.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("POD_ID"):
+        return Identity(env["POD_ID"])
+    return Identity(f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(3)}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         base = Settings.from_env()
@@ -71,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
     if not args.verbose:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # per-handler chatter
+        for name in ("kopf.activities.authentication", "kopf._core.engines.activities"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # a re-login every minute (handlers.login)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     kopf.run(
@@ -79,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         # a peering name makes peering mandatory in kopf, which would pause a standalone operator
         peering_name=None if args.standalone else settings.peering_name,
         liveness_endpoint=args.liveness,
+        identity=own_identity(),
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         memo=kopf.Memo(settings=settings),

@@ -12,7 +12,8 @@ tests/support runs them on this machine instead, talking to the API like a kubel
 `pods/status`, graceful deletion), with TLS and credentials from the kubeconfig. Its Pods
 carry a nodeSelector no real node matches, so a real scheduler never takes them.
 
-Environment: KUBECONFIG, E2E_IMAGE, E2E_SIMULATED_KUBELET (1 force / 0 never), E2E_START_TIMEOUT
+Environment: KUBECONFIG, E2E_OPERATOR_KUBECONFIG (the operator's own; default KUBECONFIG), E2E_IMAGE,
+E2E_SIMULATED_KUBELET (1 force / 0 never), E2E_START_TIMEOUT
 (the operator's start timeout; default 5 s simulated, 45 s on real nodes), E2E_KEEP_NAMESPACE=1.
 """
 
@@ -116,7 +117,8 @@ class RealApiKubelet(SimulatedKubelet):
     """`SimulatedKubelet` with the kubeconfig's TLS and credentials, and an image that never pulls."""
 
     def __init__(self, configuration: Any, **options: Any) -> None:
-        auth = configuration.get_api_key_with_prefix("authorization") or ""
+        # The official client keeps a token under BearerToken; only auth_settings() finds it (issue 17).
+        auth = (configuration.auth_settings().get("BearerToken") or {}).get("value") or ""
         super().__init__(configuration.host, token="", **options)
         self.configuration = configuration
         self.auth = auth
@@ -358,7 +360,8 @@ class E2E:
         env = dict(os.environ)
         env.update(
             {
-                "KUBECONFIG": self.kubeconfig,
+                # the operator's own identity where one is given (the emulated tier: the chart's ServiceAccount)
+                "KUBECONFIG": os.environ.get("E2E_OPERATOR_KUBECONFIG") or self.kubeconfig,
                 "OPENCLAW_CRON_METRICS_PORT": "0",
                 "OPENCLAW_CRON_RESYNC_SECONDS": "2",
                 "OPENCLAW_CRON_START_TIMEOUT_SECONDS": str(self.start_timeout),

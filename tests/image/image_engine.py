@@ -12,6 +12,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from support.cluster import CONTAINER_PARENT_LABEL
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("IMAGE") or "ghcr.io/openclaw/openclaw-cron-operator:0.1.0"
 UID = "65532"
@@ -56,3 +60,32 @@ def hardened(cli: list[str]) -> list[str]:
 
 def run(cli: list[str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _remove_orphans(cli: list[str]) -> None:
+    """Remove containers a dead test process left (its PID is in their label); live runs' stay."""
+    label = f'{{{{.Label "{CONTAINER_PARENT_LABEL}"}}}}' if Path(cli[0]).name == "docker" else None
+    label = label or f'{{{{index .Labels "{CONTAINER_PARENT_LABEL}"}}}}'
+    listed = run(cli, "ps", "-a", "--filter", f"label={CONTAINER_PARENT_LABEL}", "--format", "{{.ID}} " + label)
+    for line in listed.stdout.splitlines():
+        cid, _, pid = line.partition(" ")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            run(cli, "rm", "--force", cid)
+
+
+@pytest.fixture(scope="session")
+def container_cli() -> list[str]:
+    """The container CLI argv prefix, checked by running a throwaway container of the image."""
+    cli = engine()
+    if cli is None or shutil.which(cli[0]) is None:
+        pytest.skip("containers cannot run here: neither podman nor docker is installed (make image installs podman)")
+    if run(cli, "image", "inspect", IMAGE).returncode != 0:
+        store = run(cli, "images", "--quiet")
+        if store.returncode != 0:
+            pytest.skip(f"containers cannot run here ({' '.join(cli)} fails): {store.stderr.strip()[-600:]}")
+        pytest.fail(f"the image {IMAGE} is not built: run `make image` (or `make test-image`, which builds it)")
+    probe = run(cli, "run", "--rm", *hardened(cli), "--entrypoint", "python3", IMAGE, "-c", "print('probe-ok')")
+    if probe.returncode != 0 or "probe-ok" not in probe.stdout:
+        pytest.skip(f"containers cannot run here ({' '.join(cli)} run failed): {probe.stderr.strip()[-600:]}")
+    _remove_orphans(cli)
+    return cli

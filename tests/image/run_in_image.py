@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
+
+# image_engine imports support.cluster: the kubelet starts this as a script, with only tests/image on the path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from image_engine import hardened
 

@@ -11,8 +11,10 @@ import contextlib
 import http.client
 import json
 import socket
+import ssl
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -23,16 +25,24 @@ from support import Cluster, FaultPlan, wait_for
 from support.emulator import ApiCall
 
 CM_PATH = "/api/v1/namespaces/default/configmaps"
+_ADMIN_SSL: weakref.WeakKeyDictionary[Cluster, ssl.SSLContext] = weakref.WeakKeyDictionary()
 
 
 def cm(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}}
 
 
+def connect(cluster: Cluster, timeout: float) -> http.client.HTTPSConnection:
+    """HTTPS as the admin (a system:masters client certificate), one context per cluster."""
+    if cluster not in _ADMIN_SSL:
+        _ADMIN_SSL[cluster] = cluster.client_ssl()
+    return http.client.HTTPSConnection("127.0.0.1", cluster.port, timeout=timeout, context=_ADMIN_SSL[cluster])
+
+
 def request(
     cluster: Cluster, method: str, path: str, body: Any = None, timeout: float = 10
 ) -> http.client.HTTPResponse:
-    conn = http.client.HTTPConnection("127.0.0.1", cluster.port, timeout=timeout)
+    conn = connect(cluster, timeout)
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json", "User-Agent": "fault-probe/1"}
     conn.request(method, path, body=data, headers=headers)
@@ -125,8 +135,8 @@ def test_reset_loses_the_answer_and_maybe_the_write(bare: Cluster, after_apply: 
 
 def _watch(
     cluster: Cluster, rv: str = "", timeout: float = 10
-) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
-    conn = http.client.HTTPConnection("127.0.0.1", cluster.port, timeout=timeout)
+) -> tuple[http.client.HTTPResponse, http.client.HTTPSConnection]:
+    conn = connect(cluster, timeout)
     conn.request("GET", f"{CM_PATH}?watch=true&resourceVersion={rv}", headers={"User-Agent": "fault-probe/1"})
     return conn.getresponse(), conn
 

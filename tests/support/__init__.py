@@ -2,18 +2,24 @@
 
     from support import Cluster, Script, Fault, wait_for
 
-    with Cluster() as cluster:                     # API on 127.0.0.1:<port>, kubelet, OCJ CRD applied
+    with Cluster() as cluster:                     # HTTPS API on 127.0.0.1:<port>, kubelet, OCJ CRD applied
         cluster.kubelet.script(name_prefix="job-", exit_code=1, termination_message="boom")
-        operator = cluster.start_operator()        # a separate process with KUBECONFIG
+        operator = cluster.start_operator()        # a process, as the chart's ServiceAccount under its RBAC
+        alice = cluster.kubeconfig_for("alice", ("team-a",))   # or via="cert"; docs/faults.md
         cluster.kubectl("apply", "-f", "job.yaml")
         wait_for(lambda: cluster.pods(), 30)
         cluster.faults.add("error", code=503, probability=0.3, times=None)  # faults.py; docs/faults.md
         cluster.restart_api(down=3.0)              # same port, objects and resourceVersions
 
 Known gaps versus a real kube-apiserver (deliberate; tests must not depend on them):
-- no authn/authz of requests (any token works), no admission webhooks, no TLS; RBAC objects are stored and
-  SubjectAccessReviews are answered by evaluating them as the RBAC authorizer does (rbac.py); the
-  aggregation layer is a proxy registered in `emulator.aggregated` (aggregator.py), not an APIService;
+- authentication is client certificates and bearer tokens from the emulator's registry (no OIDC,
+  webhook token authn, TokenRequest/TokenReview, bound-token expiry or anonymous auth unless
+  `anonymous=True`); a client certificate the client CA did not sign fails the TLS handshake
+  instead of a 401; authorization is system:masters + RBAC (no Node authorizer: the kubelet has an
+  RBAC binding; no admission, no NodeRestriction, no RBAC escalation checks on writing roles), and
+  the bootstrap roles hold the built-in resources the emulator serves, not the whole set; no
+  admission webhooks; the aggregation layer is a proxy registered in `emulator.aggregated`
+  (aggregator.py), not an APIService;
 - CRD validation covers OpenAPI type/enum/bounds/pattern/required and pruning, not CEL rules
   (`x-kubernetes-validations`), defaults, formats, or ratcheting; one stored version, no conversion;
 - server-side apply is a merge without managedFields (no field ownership, no conflicts);
@@ -25,6 +31,7 @@ Known gaps versus a real kube-apiserver (deliberate; tests must not depend on th
 - the kubelet has no probes, init containers, volumes or resource limits, and one fixed node.
 """
 
+from .authn import Identity, TokenRegistry
 from .cluster import Cluster, OperatorProcess, ocj_crd, wait_for, write_kubeconfig
 from .emulator import ApiCall, EmulatedApiServer, Fault
 from .faults import FaultPlan, FaultRule, Listener
@@ -37,10 +44,12 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "FaultRule",
+    "Identity",
     "Listener",
     "OperatorProcess",
     "Script",
     "SimulatedKubelet",
+    "TokenRegistry",
     "ocj_crd",
     "wait_for",
     "write_kubeconfig",

@@ -3,39 +3,59 @@
 The operator under test is a separate process (as in production) that reaches the
 emulator through a kubeconfig; tests talk to it the same way (kubectl, the official
 client) and, for assertions and fault injection, through `Cluster` directly.
+
+Each client has its own credentials, as in a cluster: the API is HTTPS with a per-cluster CA
+(`cluster.ca_file`); `cluster.kubeconfig` is an admin's (client certificate in system:masters),
+the kubelet is `system:node:<node>` (group system:nodes), and the operator runs as the chart's
+ServiceAccount with a token, after the chart's RBAC (as `helm template` renders it) is applied.
+Any request without valid credentials, and any request of the operator, kopf or the kubelet
+refused with 401/403, fails the test at `stop()` unless the test said it expects them
+(`cluster.expect_rejections()`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import builtins
 import concurrent.futures
 import contextlib
 import ctypes
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import kmock
 import yaml
 
-from .emulator import EmulatedApiServer, Fault
+from . import chart
+from .emulator import ApiCall, EmulatedApiServer, Fault
 from .faults import FaultPlan, Listener
 from .kubelet import SimulatedKubelet
+from .pki import CA, Issued
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = os.environ.get("KUBECTL") or str(REPO / ".tools" / "bin" / "kubectl")
 CRD_FILE = REPO / "crds" / "cron.openclaw.io_openclawcronjobs.yaml"
 TOKEN = "emulated-cluster-token"
+#: The admin kubeconfig's user (a client certificate in system:masters, as kubeadm's admin.conf).
+ADMIN = "kubernetes-admin"
+#: Clients whose refused requests fail a test (the code under test, and the test world's kubelet).
+GUARDED_AGENTS = ("openclaw-cron-operator/", "kopf/", "simulated-kubelet/")
+SERVING_HOSTS = ("127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
 
 
 def wait_for(
@@ -59,13 +79,42 @@ def wait_for(
         time.sleep(interval)
 
 
-def write_kubeconfig(path: Path, server: str, namespace: str = "default", token: str = TOKEN) -> Path:
-    """A kubeconfig for a plain-HTTP server with a dummy bearer token."""
+def write_kubeconfig(
+    path: Path,
+    server: str,
+    namespace: str = "default",
+    token: str | None = TOKEN,
+    *,
+    ca_pem: str | None = None,
+    cert: Issued | None = None,
+    token_file: Path | None = None,
+    exec_config: Mapping[str, Any] | None = None,
+) -> Path:
+    """A kubeconfig for `server`: a bearer `token` (or `token_file`, a client `cert`, an `exec_config`
+    credential plugin), trusting `ca_pem` when the server is HTTPS. Everything is inlined (`-data`),
+    so the file works wherever it is mounted."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    cluster: dict[str, Any] = {"server": server}
+    if ca_pem:
+        cluster["certificate-authority-data"] = b64(ca_pem)
+    user: dict[str, Any] = {}
+    if cert is not None:
+        user["client-certificate-data"] = b64(cert.cert_pem)
+        user["client-key-data"] = b64(cert.key_pem)
+    elif token_file is not None:
+        user["tokenFile"] = str(token_file)
+    elif exec_config is not None:
+        user["exec"] = dict(exec_config)
+    elif token:
+        user["token"] = token
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "emulated", "cluster": {"server": server}}],
-        "users": [{"name": "emulated", "user": {"token": token}}],
+        "clusters": [{"name": "emulated", "cluster": cluster}],
+        "users": [{"name": "emulated", "user": user}],
         "contexts": [
             {"name": "emulated", "context": {"cluster": "emulated", "user": "emulated", "namespace": namespace}}
         ],
@@ -109,7 +158,16 @@ class Cluster:
         #: Seeded API faults (tests/support/faults.py); add rules with `cluster.faults.add(...)`.
         self.faults = FaultPlan(seed=int(os.environ.get("FAULT_SEED", "0")))
         self.emulator.fault_plan = self.faults
-        self._listener = Listener(self.emulator, port or None)
+        #: Serving CA (the kubeconfigs' certificate-authority) and client CA (kube-apiserver's --client-ca-file).
+        self.ca, self.client_ca = CA("emulated-cluster-ca"), CA("emulated-client-ca")
+        self.ca_file = self.workdir / "pki" / "ca.crt"
+        self.ca_file.parent.mkdir(parents=True, exist_ok=True)
+        self.ca_file.write_text(self.ca.pem)
+        self._serving = self.ca.issue("kube-apiserver", server=True, hosts=SERVING_HOSTS)
+        self._listener = Listener(self.emulator, port or None, self._server_ssl())
+        self._kubeconfigs = itertools.count()
+        self._operator_kubeconfigs: dict[tuple[str, ...], Path] = {}
+        self._expect_rejections = 0
         self.kubelet: SimulatedKubelet | None = None
         self._want_kubelet = kubelet
         self._kubelet_options = dict(kubelet_options or {})
@@ -128,19 +186,38 @@ class Cluster:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    def _server_ssl(self) -> ssl.SSLContext:
+        """kube-apiserver's serving: its certificate, and client certificates asked for (verified if sent)."""
+        cert, key = self._serving.write(self.workdir / "pki", "apiserver")
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(cert), str(key))
+        ctx.load_verify_locations(cadata=self.client_ca.pem)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+    def client_ssl(self, user: str = ADMIN, groups: tuple[str, ...] = ("system:masters",)) -> ssl.SSLContext:
+        """An SSLContext trusting the cluster's CA with a client certificate for `user` (in-process clients)."""
+        issued = self.client_ca.issue(user, organizations=groups)
+        cert, key = issued.write(self.workdir / "pki", f"client-{next(self._kubeconfigs)}")
+        ctx = ssl.create_default_context(cadata=self.ca.pem)
+        ctx.load_cert_chain(str(cert), str(key))
+        return ctx
 
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._main, name="emulated-cluster", daemon=True)
         self._thread.start()
         if not self._ready.wait(30) or self._error is not None:
             raise RuntimeError(f"the emulated cluster did not start: {self._error!r}")
-        write_kubeconfig(self.kubeconfig, self.url)
+        admin = self.client_ca.issue(ADMIN, organizations=("system:masters",))
+        write_kubeconfig(self.kubeconfig, self.url, ca_pem=self.ca.pem, cert=admin)
         if self._install_crd:
             self.apply(ocj_crd())
         return self
 
     def stop(self) -> None:
+        """Stop everything; then fail if a request went unauthenticated or a guarded client was refused."""
         for process in list(self._processes):
             process.stop()
         if self._loop is not None and self._stop is not None and self._thread is not None:
@@ -148,6 +225,102 @@ class Cluster:
             self._thread.join(30)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        unexpected = self.unexpected_rejections()
+        if unexpected:
+            lines = "\n".join(
+                f"  {c.code} {c.verb} {c.resource} ns={c.namespace} name={c.name} user={c.user!r} agent={c.user_agent}"
+                for c in unexpected[:20]
+            )
+            raise AssertionError(
+                f"{len(unexpected)} request(s) refused by the API server's authentication/authorization "
+                f"(use cluster.expect_rejections() where a test means it):\n{lines}"
+            )
+
+    # --- identities ------------------------------------------------------------------------
+
+    def unexpected_rejections(self) -> builtins.list[ApiCall]:
+        """401s of any client and 401/403s of the operator, kopf or the kubelet, not announced as expected."""
+        return [
+            c
+            for c in list(self.emulator.rejected)
+            if not c.expected and (c.code == 401 or c.user_agent.startswith(GUARDED_AGENTS))
+        ]
+
+    @contextlib.contextmanager
+    def expect_rejections(self) -> Iterator[builtins.list[ApiCall]]:
+        """Refusals during the block are meant (e.g. a test of bad credentials); yields the list of them."""
+        seen = len(self.emulator.rejected)
+        caught: builtins.list[ApiCall] = []
+        try:
+            yield caught
+        finally:
+            for call in list(self.emulator.rejected)[seen:]:
+                call.expected = True
+                caught.append(call)
+
+    def issue_token(self, user: str, groups: tuple[str, ...] = ()) -> str:
+        """A bearer token the API server maps to `user` in `groups` (a static token file's line)."""
+        return self.emulator.tokens.issue(user, groups)
+
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A token for ServiceAccount `namespace/name` (user system:serviceaccount:NS:NAME); the
+        ServiceAccount object itself is not required, as with a token minted before it is created."""
+        return self.emulator.tokens.service_account(namespace, name)
+
+    def revoke_token(self, token: str) -> None:
+        """From now on the token is unknown: requests bearing it get 401."""
+        self.emulator.tokens.revoke(token)
+
+    def kubeconfig_for(
+        self,
+        user: str,
+        groups: tuple[str, ...] = (),
+        *,
+        via: str = "token",
+        namespace: str = "default",
+        path: Path | None = None,
+    ) -> Path:
+        """A kubeconfig authenticating as `user` in `groups`: `via="token"` (a bearer token) or `"cert"`
+        (a client certificate from the cluster's client CA, CN = user, O = groups)."""
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", user)
+        path = path or self.workdir / "kubeconfigs" / f"{stem}-{via}-{next(self._kubeconfigs)}.kubeconfig"
+        if via == "token":
+            return write_kubeconfig(path, self.url, namespace, self.issue_token(user, groups), ca_pem=self.ca.pem)
+        if via == "cert":
+            cert = self.client_ca.issue(user, organizations=groups)
+            return write_kubeconfig(path, self.url, namespace, None, ca_pem=self.ca.pem, cert=cert)
+        raise ValueError(f"via must be 'token' or 'cert', not {via!r}")
+
+    def write_service_account_files(self, directory: Path, namespace: str, name: str) -> str:
+        """What a kubelet mounts at /var/run/secrets/kubernetes.io/serviceaccount: `token` (a new one
+        for the ServiceAccount), `ca.crt`, `namespace`. Returns the token; call again to rotate (the
+        old token stays valid until `revoke_token`, as a projected token does until it expires)."""
+        token = self.service_account_token(namespace, name)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "ca.crt").write_text(self.ca.pem)
+        (directory / "namespace").write_text(namespace)
+        tmp = directory / ".token.tmp"
+        tmp.write_text(token)
+        tmp.replace(directory / "token")  # atomically, as the kubelet's atomic writer swaps it
+        return token
+
+    def apply_chart_rbac(self, watch_namespaces: tuple[str, ...] = (), values: tuple[str, ...] = ()) -> None:
+        """The chart's ServiceAccount and RBAC (`helm template`, release and namespace as the docs install it)."""
+        objects = chart.rbac_objects(watch_namespaces, values=values)
+        wanted = {chart.NAMESPACE, *watch_namespaces} - {o["metadata"]["name"] for o in self.list("v1", "namespaces")}
+        namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in sorted(wanted)]
+        self.apply(*namespaces, *objects)
+
+    def operator_kubeconfig(self, watch_namespaces: tuple[str, ...] = ()) -> Path:
+        """A token kubeconfig for the chart's ServiceAccount, with the chart's RBAC for these watched
+        namespaces (all when empty) applied first; made once per set of namespaces."""
+        key = tuple(sorted(watch_namespaces))
+        if key not in self._operator_kubeconfigs:
+            self.apply_chart_rbac(key)
+            token = self.service_account_token(chart.NAMESPACE, chart.SERVICE_ACCOUNT)
+            path = self.workdir / "kubeconfigs" / f"operator-{'-'.join(key) or 'all'}.kubeconfig"
+            self._operator_kubeconfigs[key] = write_kubeconfig(path, self.url, "default", token, ca_pem=self.ca.pem)
+        return self._operator_kubeconfigs[key]
 
     def __enter__(self) -> Self:
         return self.start()
@@ -168,7 +341,11 @@ class Cluster:
         async with self.emulator:
             self.port = await self._listener.start()
             if self._want_kubelet:
-                self.kubelet = SimulatedKubelet(self.url, workdir=self.workdir / "kubelet", **self._kubelet_options)
+                node = str(self._kubelet_options.get("node_name", "emulated-node"))
+                options = {"ssl_context": self.client_ssl(f"system:node:{node}", ("system:nodes",))}
+                self.kubelet = SimulatedKubelet(
+                    self.url, workdir=self.workdir / "kubelet", **{**options, **self._kubelet_options}
+                )
                 self.emulator.log_provider = self.kubelet.logs
                 await self.kubelet.start()
             self._ready.set()
@@ -273,12 +450,14 @@ class Cluster:
         # JSON documents: kubectl's YAML 1.1 parser would read an unquoted `y` as a boolean.
         self.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in objects))
 
-    def api_client(self) -> Any:
-        """An official `kubernetes.client.ApiClient` configured from this cluster's kubeconfig."""
+    def api_client(self, kubeconfig: Path | None = None) -> Any:
+        """An official `kubernetes.client.ApiClient` configured from this cluster's (admin) kubeconfig."""
         import kubernetes
 
         configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
+        kubernetes.config.load_kube_config(
+            config_file=str(kubeconfig or self.kubeconfig), client_configuration=configuration
+        )
         return kubernetes.client.ApiClient(configuration)
 
     # --- the operator (or any kopf script) as a separate process --------------------------
@@ -290,15 +469,23 @@ class Cluster:
         name: str = "operator",
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        kubeconfig: Path | None = None,
     ) -> OperatorProcess:
-        process = OperatorProcess(list(args), self.env(**dict(env or {})), self.workdir / f"{name}.log", cwd=cwd)
+        """Any process with KUBECONFIG (the admin's unless `kubeconfig` names another)."""
+        extra = {**({"KUBECONFIG": str(kubeconfig)} if kubeconfig else {}), **dict(env or {})}
+        process = OperatorProcess(list(args), self.env(**extra), self.workdir / f"{name}.log", cwd=cwd)
         self._processes.append(process)
         return process
 
-    def start_operator(self, *args: str, env: Mapping[str, str] | None = None) -> OperatorProcess:
-        """`openclaw-cron-operator` (the console script) against this cluster."""
+    def start_operator(
+        self, *args: str, env: Mapping[str, str] | None = None, kubeconfig: Path | None = None, name: str = "operator"
+    ) -> OperatorProcess:
+        """`openclaw-cron-operator` (the console script) against this cluster, by default as the chart's
+        ServiceAccount with the chart's RBAC for the namespaces in `args` (`-n`) or env (all by default)."""
         exe = Path(sys.executable).parent / "openclaw-cron-operator"
-        return self.start_process([str(exe), *args], env=env)
+        if kubeconfig is None:
+            kubeconfig = self.operator_kubeconfig(watched_namespaces(args, env or {}))
+        return self.start_process([str(exe), *args], env=env, kubeconfig=kubeconfig, name=name)
 
     def start_operator_in_image(
         self,
@@ -308,13 +495,16 @@ class Cluster:
         run_args: Iterable[str] = ("--network=host", "--user", "65532:65532", "--read-only"),
         env: Mapping[str, str] | None = None,
         name: str = "operator",
+        kubeconfig: Path | None = None,
     ) -> ContainerProcess:
         """`openclaw-cron-operator` from the container image with the kubeconfig mounted read-only.
         `engine` is the container CLI (`podman --runtime ...`); `run_args` say how the container runs
         (the image tier: as the chart runs it, host network since the emulator is on 127.0.0.1)."""
         container = f"ocj-test-{os.getpid()}-{name}-{len(self._processes)}"
+        if kubeconfig is None:
+            kubeconfig = self.operator_kubeconfig(watched_namespaces(args, env or {}))
         argv = [*engine, "run", "--rm", "--name", container, "--label", f"{CONTAINER_PARENT_LABEL}={os.getpid()}"]
-        argv += [*run_args, "-v", f"{self.kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
+        argv += [*run_args, "-v", f"{kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
         for key, value in (env or {}).items():
             argv += ["-e", f"{key}={value}"]
         process = ContainerProcess(
@@ -322,6 +512,22 @@ class Cluster:
         )
         self._processes.append(process)
         return process
+
+
+def watched_namespaces(args: Iterable[str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """The namespaces an operator command line (`-n X`, `--namespace=X`) or OPENCLAW_CRON_NAMESPACES selects."""
+    args = list(args)
+    found: list[str] = []
+    for i, arg in enumerate(args):
+        if arg in ("-n", "--namespace") and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith("--namespace="):
+            found.append(arg.partition("=")[2])
+    if "-A" in args or "--all-namespaces" in args:
+        return ()
+    if not found:
+        found = [n.strip() for n in env.get("OPENCLAW_CRON_NAMESPACES", "").split(",") if n.strip()]
+    return tuple(found)
 
 
 #: Label on containers the tests start: the test process's PID, so leftovers of a dead one are known.

@@ -37,7 +37,7 @@ import kmock
 import yaml
 from kmock._internal import rendering
 
-from . import rbac
+from . import authn, rbac
 from .apimachinery import (
     JSON,
     ApiError,
@@ -63,9 +63,12 @@ from .apimachinery import (
     validate,
 )
 from .faults import FaultPlan
+from .policy import bootstrap_policy
 
 logger = logging.getLogger(__name__)
 
+#: Where the authenticated identity is kept on a request (for the aggregation layer, SelfSubjectReview).
+IDENTITY = aiohttp.web.RequestKey("identity", authn.Identity)
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's utilrand alphabet
 SERVER_VERSION = {
@@ -223,6 +226,8 @@ BUILTIN_TYPES = [
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
     # Not stored: a create is answered by evaluating the RBAC objects above (tests/support/rbac.py).
     ResourceType("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", namespaced=False),
+    # Not stored: answers who the caller is (`kubectl auth whoami`).
+    ResourceType("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",
@@ -274,6 +279,12 @@ class ApiCall:
     name: str | None
     user_agent: str
     code: int = 0
+    #: The authenticated user (after impersonation); "" when the request was not authenticated.
+    user: str = ""
+    #: Which credential authenticated it (authn.credential_id: a token's digest, a certificate's serial).
+    credential: str = ""
+    #: A refusal the test announced (`Cluster.expect_rejections()`); the harness's guard skips it.
+    expected: bool = False
 
 
 @dataclass
@@ -358,6 +369,34 @@ def _rbac_verb(method: str, path: _Path, params: dict[str, str]) -> str:
     return method.lower()
 
 
+def request_attributes(method: str, raw_path: str, path: _Path, params: dict[str, str], verb: str) -> JSON:
+    """What the authorizer is asked, as kube-apiserver's RequestInfoFactory derives it.
+
+    Discovery (/api, /apis/g/v), /version, /openapi, /healthz are non-resource URLs with the
+    HTTP method as verb; `/api/v1/namespaces/x` is the namespace x *in* namespace x; a list or
+    watch with `fieldSelector=metadata.name=n` is about the object n.
+    """
+    if path.plural is None:
+        return {"verb": method.lower(), "path": raw_path}
+    attrs: JSON = {"verb": verb, "group": path.group or "", "resource": path.plural}
+    if path.subresource:
+        attrs["subresource"] = path.subresource.split("/")[0]
+    namespace = path.namespace
+    if path.group == "" and path.plural == "namespaces" and path.name:
+        namespace = path.name
+    if namespace:
+        attrs["namespace"] = namespace
+    name = path.name
+    if name is None and verb in ("list", "watch"):
+        for term in (params.get("fieldSelector") or "").split(","):
+            key, _, value = term.partition("=")
+            if key.strip() == "metadata.name":
+                name = value.removeprefix("=").strip()
+    if name:
+        attrs["name"] = name
+    return attrs
+
+
 @attrs.define(kw_only=True)
 class EmulatedApiServer(kmock.KubernetesEmulator):
     """kmock's emulator with kube-apiserver semantics; serve it with `kmock.Server(emulator)`."""
@@ -374,8 +413,17 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     fault_plan: FaultPlan | None = None
     #: API groups served by extension servers through the aggregation layer (aggregator.py): group → Aggregated.
     aggregated: dict[str, Any] = attrs.field(factory=dict)
+    #: Bearer tokens the server accepts (authn.py); client certificates are checked by the listener's TLS.
+    tokens: authn.TokenRegistry = attrs.field(factory=authn.TokenRegistry)
+    #: kube-apiserver's --anonymous-auth: requests without credentials become system:anonymous (off: 401).
+    anonymous: bool = False
+    #: Authorize every request against the stored RBAC objects (system:masters bypasses, as in a cluster).
+    authorization: bool = True
 
     calls: list[ApiCall] = attrs.field(factory=list, init=False)
+    #: Requests refused by authentication (401) or authorization (403), discovery included.
+    rejected: list[ApiCall] = attrs.field(factory=list, init=False)
+    authorizer: rbac.Authorizer = attrs.field(init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
     _types: dict[tuple[str, str, str], ResourceType] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=1, init=False)
@@ -391,6 +439,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
+        self.authorizer = rbac.Authorizer(self.list_objects)
         for rt in BUILTIN_TYPES:
             self._types[rt.group, rt.version, rt.plural] = rt
         now = rfc3339()
@@ -415,6 +464,10 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
                 },
                 now,
             )
+        for obj in bootstrap_policy():
+            group, _, version = obj["apiVersion"].rpartition("/")
+            plural = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Role": "roles"}
+            self._bootstrap(self._type(group, version, plural[obj["kind"]]), obj, now)
         for crd in KOPF_PEERING_CRDS:
             self._bootstrap(
                 self._type("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
@@ -533,7 +586,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
             user_agent=raw_request.headers.get("User-Agent", ""),
         )
         try:
-            response = await self._dispatch(request, path, call)
+            refused = self._admit(raw_request, path, params, verb, call)
+            response = refused if refused is not None else await self._dispatch(request, path, call)
         except ApiError as e:
             response = aiohttp.web.json_response(e.status(), status=e.code)
         except kmock.KubernetesError as e:
@@ -546,6 +600,49 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if path.plural is not None:
             self.calls.append(call)
         return response
+
+    # --- authentication and authorization (authn.py, rbac.py) ---------------------------
+
+    def _authorize(self, identity: authn.Identity, attrs: JSON) -> tuple[bool, str]:
+        if not self.authorization:
+            return True, ""
+        return self.authorizer.authorize(identity.user, identity.groups, attrs)
+
+    def _admit(
+        self, raw: aiohttp.web.BaseRequest, path: _Path, params: dict[str, str], verb: str, call: ApiCall
+    ) -> aiohttp.web.StreamResponse | None:
+        """Who is asking, and may they: None to serve the request, else the 401/403 answer.
+
+        The identity is kept on the request (`raw[IDENTITY]`) for the aggregation layer.
+        """
+        transport = raw.transport
+        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        identity = authn.authenticate(raw.headers, peercert, self.tokens, anonymous=self.anonymous)
+        if identity is None:
+            token = authn.bearer(raw.headers)
+            call.credential = authn.credential_id(token) if token else ""
+            call.code = 401
+            self.rejected.append(call)
+            return aiohttp.web.json_response(authn.UNAUTHORIZED, status=401)
+        wanted = authn.Impersonation.of(raw.headers)
+        if wanted is not None:
+            if not wanted.user:
+                raise bad_request("requested impersonation of groups without impersonating a user")
+            impersonated, denied = authn.impersonate(identity, wanted, self._authorize)
+            if impersonated is None:
+                call.user, call.code = identity.user, 403
+                self.rejected.append(call)
+                return aiohttp.web.json_response(rbac.forbidden_status(identity.user, denied), status=403)
+            identity = impersonated
+        call.user, call.credential = identity.user, identity.credential
+        raw[IDENTITY] = identity
+        attrs = request_attributes(raw.method, raw.path, path, params, verb)
+        allowed, _ = self._authorize(identity, attrs)
+        if not allowed:
+            call.code = 403
+            self.rejected.append(call)
+            return aiohttp.web.json_response(rbac.forbidden_status(identity.user, attrs), status=403)
+        return None
 
     @staticmethod
     def _kmock_action(verb: str) -> kmock.action | None:
@@ -589,7 +686,10 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     async def _serve(self, request: rendering.Request, path: _Path) -> aiohttp.web.StreamResponse:
         if path.group and path.group in self.aggregated:
             upstream = self.aggregated[path.group]
-            return await upstream.proxy(str(request.method.value).upper(), request.url.path_qs, request.headers)  # type: ignore[no-any-return]
+            identity = request._raw_request[IDENTITY] if request._raw_request is not None else None
+            return await upstream.proxy(
+                str(request.method.value).upper(), request.url.path_qs, request.headers, identity
+            )  # type: ignore[no-any-return]
         if path.plural is not None:
             return await self._serve_resource(request, path)
         return await self._serve_discovery(request)
@@ -739,6 +839,12 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
             return self._respond(request, rt, obj)
         if rt.namespaced and ns is None and method in ("POST", "PUT", "PATCH", "DELETE"):
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if method == "POST" and rt.plural == "selfsubjectreviews":
+            assert request._raw_request is not None
+            identity = request._raw_request[IDENTITY]
+            info = {"username": identity.user, "groups": list(identity.groups)}
+            review = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": {}, "status": {"userInfo": info}}
+            return aiohttp.web.json_response(review, status=201)
         dry_run = "dryRun" in params
         if "protobuf" in request.headers.get("Content-Type", ""):
             request = attrs.evolve(request, data=decode_protobuf(request.body))
@@ -746,7 +852,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
             if not isinstance(request.data, dict):
                 raise bad_request("the body of the request was in an unknown format")
             if rt.plural == "subjectaccessreviews":
-                return aiohttp.web.json_response(rbac.review(request.data, self.list_objects), status=201)
+                return aiohttp.web.json_response(self.authorizer.review(request.data), status=201)
             obj = self._create(rt, ns, request.data, dry_run=dry_run, strict=_strict(params))
             return self._respond(request, rt, obj, code=201)
         if method == "POST" and sub == "eviction":
@@ -924,6 +1030,8 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if type_ != "DELETED":
             self._owners.update(ref.get("uid") for ref in meta.get("ownerReferences") or [])
         old_stored = (rt.to_storage(copy.deepcopy(old)) if rt.to_storage else old) if old else None
+        if rt.group == "rbac.authorization.k8s.io":
+            self.authorizer.invalidate()
         self._log.append(_Change(self._rv, rt.key, type_, stored, old_stored))
         if len(self._log) > self.watch_cache_size:
             del self._log[: len(self._log) - self.watch_cache_size]

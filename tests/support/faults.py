@@ -22,6 +22,7 @@ import json
 import random
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -30,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp.web
-import kmock
 
 if TYPE_CHECKING:
     from kmock._internal import rendering
@@ -254,28 +254,44 @@ async def gone_stream(raw: aiohttp.web.BaseRequest, rv: str) -> aiohttp.web.Stre
 
 
 class Listener:
-    """The emulator's HTTP listener on 127.0.0.1; `restart` keeps the port and the emulator's state."""
+    """The emulator's listener on 127.0.0.1 (HTTPS when given an SSLContext, as kube-apiserver serves);
+    `restart` keeps the port and the emulator's state.
 
-    def __init__(self, emulator: EmulatedApiServer, port: int | None = None) -> None:
+    aiohttp's server: TLS is negotiated once per connection and keep-alive holds it, so a client
+    pays one handshake, not one per request. The context asks for client certificates and the
+    emulator reads the verified one from the connection (authn.py).
+    """
+
+    def __init__(
+        self, emulator: EmulatedApiServer, port: int | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.emulator = emulator
         self.port = port or 0
+        self.ssl_context = ssl_context
         self.restarts = 0
-        self._server: kmock.Server | None = None
+        self._runner: aiohttp.web.ServerRunner | None = None
 
     async def start(self) -> int:
-        server = kmock.Server(self.emulator, port=self.port or None)
-        await server.__aenter__()
-        self._server = server
-        self.port = server.port
+        server = aiohttp.web.Server(self.emulator, handler_cancellation=True)
+        runner = aiohttp.web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = aiohttp.web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.ssl_context, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self.port
 
     async def stop(self) -> None:
         """Stop listening; open connections (watches included) are cut, as when the process dies."""
-        server, self._server = self._server, None
-        if server is None:
+        runner, self._runner = self._runner, None
+        if runner is None:
             return
         self.emulator.disconnect_watches()
-        await server.__aexit__(None, None, None)
+        await runner.cleanup()
 
     async def restart(self, down: float = 0.0) -> float:
         """Stop, stay down `down` seconds, listen again on the same port; the measured downtime."""

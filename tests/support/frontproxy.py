@@ -6,62 +6,34 @@
     kubeconfig = access.kubeconfig("alice")         # bearer token "alice-token" → user alice
 
 It publishes `kube-system/extension-apiserver-authentication` with the front-proxy CA, makes the
-serving certificate the APIService's caBundle would pin, and applies the bootstrap `view`/`edit`/
-`admin` ClusterRoles (aggregating, as in a real cluster) plus the chart's archive ClusterRoles as
-`helm template` renders them, so RBAC bindings in a test decide exactly as in a cluster.
+serving certificate the APIService's caBundle would pin, and applies the chart's archive
+ClusterRoles as `helm template` renders them (they aggregate into the emulator's bootstrap
+`view`/`edit`/`admin`), so RBAC bindings in a test decide exactly as in a cluster.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import ssl
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from . import chart
 from .aggregator import Aggregated
 from .cluster import Cluster, write_kubeconfig
 from .pki import CA
 
-ROOT = Path(__file__).resolve().parents[2]
 GROUP = "archive.cron.openclaw.io"
 PROXY_CN = "front-proxy-client"
 
 
 def default_roles() -> list[dict[str, Any]]:
-    """The bootstrap aggregated view/edit/admin ClusterRoles and the chart's archive ClusterRoles."""
-    roles: list[dict[str, Any]] = [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": name},
-            "aggregationRule": {
-                "clusterRoleSelectors": [{"matchLabels": {f"rbac.authorization.k8s.io/aggregate-to-{name}": "true"}}]
-            },
-            "rules": [],
-        }
-        for name in ("view", "edit", "admin")
-    ]
-    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/helm-cache", "HELM_CONFIG_HOME": "/tmp/helm-config"}
-    rendered = subprocess.run(
-        [str(ROOT / ".tools" / "bin" / "helm"), "template", "oc", str(ROOT / "charts" / "openclaw-cron-operator")],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    ).stdout
-    chart = [
-        d
-        for d in yaml.safe_load_all(rendered)
-        if d and d.get("kind") == "ClusterRole" and "archive" in d["metadata"]["name"]
-    ]
-    if not chart:
+    """The chart's archive ClusterRoles as `helm template` renders them (they aggregate into the
+    emulator's bootstrap view/edit/admin)."""
+    roles = [d for d in chart.render() if d.get("kind") == "ClusterRole" and "archive" in d["metadata"]["name"]]
+    if not roles:
         raise RuntimeError("the chart renders no archive ClusterRoles")
-    return roles + chart
+    return roles
 
 
 def binding(kind: str, name: str, role: str, user: str, namespace: str | None = None) -> dict[str, Any]:
@@ -121,12 +93,16 @@ class FrontProxy:
         }
 
     def register(self, port: int, users: tuple[str, ...] = ("alice", "bob", "carol", "admin")) -> None:
-        """The emulated API server proxies the archive group to https://127.0.0.1:`port`."""
-        tokens = {f"{u}-token": (u, []) for u in users}
-        self.cluster.emulator.aggregated[GROUP] = Aggregated(f"https://127.0.0.1:{port}", self.client_ssl(), tokens)
+        """The emulated API server proxies the archive group to https://127.0.0.1:`port`; bearer
+        tokens `<user>-token` authenticate `users` (a static token file's entries)."""
+        for user in users:
+            self.cluster.emulator.tokens.issue(user, token=f"{user}-token")
+        self.cluster.emulator.aggregated[GROUP] = Aggregated(f"https://127.0.0.1:{port}", self.client_ssl())
 
     def unregister(self) -> None:
         self.cluster.emulator.aggregated.pop(GROUP, None)
 
     def kubeconfig(self, user: str, namespace: str = "default") -> Path:
-        return write_kubeconfig(self.dir / f"{user}.kubeconfig", self.cluster.url, namespace, token=f"{user}-token")
+        """Bearer token `<user>-token` (unknown, hence 401, for a user `register` was not given)."""
+        path = self.dir / f"{user}.kubeconfig"
+        return write_kubeconfig(path, self.cluster.url, namespace, f"{user}-token", ca_pem=self.cluster.ca.pem)

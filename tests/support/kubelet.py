@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -133,7 +134,8 @@ class SimulatedKubelet:
         self,
         server: str,
         *,
-        token: str = "emulated-cluster-token",
+        token: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         node_name: str = "emulated-node",
         workdir: Path | None = None,
         runner_command: list[str] | None = None,
@@ -146,7 +148,9 @@ class SimulatedKubelet:
         post_events: bool = True,
     ) -> None:
         self.server = server.rstrip("/")
+        #: Credentials: a client certificate in `ssl_context` (a kubelet's), or a bearer `token`.
         self.token = token
+        self._ssl = ssl_context
         self.node_name = node_name
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="kubelet-"))
         self.runner_command = runner_command or ([str(DEFAULT_RUNNER)] if DEFAULT_RUNNER.exists() else None)
@@ -205,9 +209,13 @@ class SimulatedKubelet:
 
     async def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        headers = {"User-Agent": f"simulated-kubelet/{self.node_name}"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         self._session = aiohttp.ClientSession(
             self.server,
-            headers={"Authorization": f"Bearer {self.token}", "User-Agent": f"simulated-kubelet/{self.node_name}"},
+            connector=aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else None,
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
         )
         self._task = asyncio.create_task(self._watch_pods(), name="kubelet-watch")

@@ -50,13 +50,28 @@ class CA:
     def pem(self) -> str:
         return self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, common_name: str, *, server: bool = False, hosts: tuple[str, ...] = ()) -> Issued:
+    def issue(
+        self,
+        common_name: str,
+        *,
+        server: bool = False,
+        hosts: tuple[str, ...] = (),
+        organizations: tuple[str, ...] = (),
+    ) -> Issued:
+        """A leaf certificate: a serving one for `hosts`, or a client one (CN = user, O = groups)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(
+                x509.Name(
+                    [
+                        *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
+                        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                    ]
+                )
+            )
             .issuer_name(self.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -348,10 +348,11 @@ PLUGIN = Path(sys.executable).parent / "kubectl-openclaw"
 
 
 @pytest.fixture
-async def aggregated(server: Runner, pki: FrontProxy) -> AsyncIterator[dict[str, Path]]:
-    """The archive registered with the emulated API server's aggregator; a kubeconfig per user."""
+async def aggregated(server: Runner, pki: FrontProxy, cluster: support.Cluster) -> AsyncIterator[dict[str, Path]]:
+    """The archive registered with the emulated API server's aggregator; a kubeconfig per user
+    ("stranger" has a token the API server never issued), and the cluster admin's."""
     pki.register(server.ports["aggregated"])
-    yield {user: pki.kubeconfig(user) for user in ("alice", "carol", "anonymous")}
+    yield {"admin": cluster.kubeconfig, **{user: pki.kubeconfig(user) for user in ("alice", "carol", "stranger")}}
     pki.unregister()
 
 
@@ -360,17 +361,24 @@ async def sh(*argv: str | Path) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(subprocess.run, [str(a) for a in argv], capture_output=True, text=True, timeout=60)
 
 
-async def test_kubectl_through_the_aggregation_layer(aggregated: dict[str, Path]) -> None:
-    # kubectl sends no bearer token to a plain-HTTP server, so it impersonates (as an admin would).
-    alice = ["--kubeconfig", aggregated["anonymous"], "--as", "alice"]
+async def test_kubectl_through_the_aggregation_layer(aggregated: dict[str, Path], cluster: support.Cluster) -> None:
+    # The admin (system:masters, so allowed to impersonate) acts as alice: the identity forwarded is hers.
+    alice = ["--kubeconfig", aggregated["admin"], "--as", "alice"]
     r = await sh(KUBECTL, *alice, "get", "--raw", f"{BASE}/namespaces/team-a/runs?result=failed")
     assert r.returncode == 0, r.stderr
     assert [i["job"] for i in json.loads(r.stdout)["items"]] == ["backup"]
     r = await sh(KUBECTL, *alice, "get", "--raw", f"{BASE}/namespaces/team-b/runs")
     assert r.returncode != 0 and "secret-job" not in r.stdout + r.stderr
     assert "Error from server (Forbidden)" in r.stderr
-    r = await sh(KUBECTL, "--kubeconfig", aggregated["anonymous"], "get", "--raw", f"{BASE}/namespaces/team-a/runs")
-    assert r.returncode != 0 and "Forbidden" in r.stderr  # system:anonymous has no binding
+    with cluster.expect_rejections() as refused:
+        r = await sh(KUBECTL, "--kubeconfig", aggregated["stranger"], "get", "--raw", f"{BASE}/namespaces/team-a/runs")
+    assert r.returncode != 0 and "Unauthorized" in r.stderr, r.stderr  # an unknown token: 401, not anonymous
+    assert refused and {c.code for c in refused} == {401}
+    r = await sh(
+        KUBECTL, "--kubeconfig", aggregated["alice"], "--as", "carol", "get", "--raw", f"{BASE}/namespaces/team-a/runs"
+    )
+    assert r.returncode != 0
+    assert 'users "carol" is forbidden: User "alice" cannot impersonate resource "users" in API group ""' in r.stderr
 
 
 async def test_the_plugin_through_the_aggregation_layer(aggregated: dict[str, Path]) -> None:

@@ -224,6 +224,7 @@ def test_defaults_deployment() -> None:
 
 def test_every_setting_is_rendered_as_env() -> None:
     env = env_of(render())
+    assert env.pop("POD_ID") == {"fieldRef": {"fieldPath": "metadata.name"}}  # kopf peering's name for the replica
     assert sorted(k.removeprefix("OPENCLAW_CRON_") for k in env) == sorted(SETTINGS + ARCHIVE_SETTINGS)
     assert env["OPENCLAW_CRON_RUNNER_IMAGE"] == "ghcr.io/openclaw/openclaw-cron-operator:0.1.0"
     assert env["OPENCLAW_CRON_NOTIFY_CONFIG"] == ""

@@ -739,7 +739,7 @@ def test_api_errors_and_missing_objects_exit_2(cluster: Any) -> None:
 
 
 def test_kubeconfig_context_and_namespace_flags(cluster: Any, tmp_path: Path) -> None:
-    other = support.write_kubeconfig(tmp_path / "team-b.kubeconfig", cluster.url, namespace="team-b")
+    other = cluster.kubeconfig_for("team-b-admin", ("system:masters",), namespace="team-b", path=tmp_path / "team-b")
     env = cluster.env(KUBECONFIG=str(tmp_path / "absent"))
     r = plugin(cluster, "summary", "--kubeconfig", str(other), "--context", "emulated", env=env)
     assert r.returncode == 0, r.stderr

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Container
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,41 +90,154 @@ def test_scale_settings_are_read() -> None:
     assert Settings().normal_events is False and Settings().resync_seconds == 600.0
 
 
-async def test_authorization_is_cached_and_reread_after_a_401(tmp_path: Path) -> None:
-    """The token is read once per minute, not per call; a 401 (a rotated token) reads it again."""
+EXEC_API = "client.authentication.k8s.io/v1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def token_checking_app(valid: Callable[[], Container[str]], seen: list[str]) -> Any:
+    """An API stand-in that answers 401 unless the request carries `Bearer <one of valid()>`.
+
+    The scheme is case-insensitive, as kube-apiserver reads it (the in-cluster loader sends "bearer").
+    """
     from aiohttp import web
-    from kubernetes import client
-
-    from openclaw_cron.kube import Kube
-
-    token_file = tmp_path / "token"
-    token_file.write_text("one")
-    reads: list[str] = []
-    seen: list[str] = []
-
-    def refresh(conf: client.Configuration) -> None:
-        reads.append(token_file.read_text())
-        conf.api_key["authorization"] = reads[-1]
 
     async def handler(request: web.Request) -> web.Response:
-        seen.append(request.headers.get("Authorization", ""))
-        ok = request.headers.get("Authorization") == f"Bearer {token_file.read_text()}"
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        seen.append(f"Bearer {token}" if scheme.lower() == "bearer" else header)
+        ok = scheme.lower() == "bearer" and token in valid()
         return web.json_response({"ok": ok}, status=200 if ok else 401)
 
     app = web.Application()
     app.router.add_get("/x", handler)
-    async with serving(app) as url:
-        conf = client.Configuration(host=url)
-        conf.api_key_prefix["authorization"] = "Bearer"
-        conf.refresh_api_key_hook = refresh  # type: ignore[assignment]
-        kube = Kube(conf)
+    return app
+
+
+def kubeconfig(path: Path, server: str, user: dict[str, Any]) -> Path:
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": user}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
+
+
+def test_a_kubeconfig_token_is_sent_as_the_official_client_stores_it(tmp_path: Path) -> None:
+    """The official client keeps the token under `BearerToken`: reading "authorization" found nothing."""
+    from kubernetes import config
+
+    from openclaw_cron.credentials import Credentials
+
+    path = kubeconfig(tmp_path / "config", "https://127.0.0.1:6443", {"token": "abc"})
+    creds = Credentials(loader=lambda conf: config.load_kube_config(config_file=str(path), client_configuration=conf))
+    assert creds.authorization() == "Bearer abc"
+    basic = kubeconfig(tmp_path / "basic", "https://127.0.0.1:6443", {"username": "u", "password": "p"})
+    creds = Credentials(loader=lambda conf: config.load_kube_config(config_file=str(basic), client_configuration=conf))
+    assert creds.authorization() == "Basic dTpw"
+    certs = kubeconfig(tmp_path / "certs", "https://127.0.0.1:6443", {})
+    creds = Credentials(loader=lambda conf: config.load_kube_config(config_file=str(certs), client_configuration=conf))
+    assert creds.authorization() == ""  # client certificates only: no header at all
+
+
+async def test_a_rotated_service_account_token_is_used_within_a_minute_and_at_once_after_a_401(
+    tmp_path: Path,
+) -> None:
+    """In a Pod: the projected token file, re-read every minute (as client-go) and right after a 401."""
+    from kubernetes.config.incluster_config import InClusterConfigLoader
+
+    from openclaw_cron.credentials import REFRESH_SECONDS, Credentials
+    from openclaw_cron.kube import Kube
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("one")
+    ca.write_text("not used over plain HTTP")
+    valid, seen = {"one"}, []
+    async with serving(token_checking_app(lambda: valid, seen)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        environ = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}
+
+        def in_cluster(conf: Any) -> None:
+            loader = InClusterConfigLoader(str(token), str(ca), environ=environ)
+            loader._token_refresh_period = timedelta(0)  # the client's own minute: ours is what is measured
+            loader.load_and_set(conf)
+            conf.host = url  # the loader builds https://; this stand-in speaks HTTP
+
+        clock = Clock()
+        kube = Kube(credentials=Credentials(loader=in_cluster, clock=clock))
         try:
-            for _ in range(5):
+            for _ in range(3):
                 assert await kube.request("GET", "/x", operation="t") == {"ok": True}
-            assert reads == ["one"]  # one read for five calls
-            token_file.write_text("two")  # rotated
+            token.write_text("two")  # the kubelet rotated it; the old one is still valid for a while
+            valid.add("two")
+            clock.now += REFRESH_SECONDS / 2
             assert await kube.request("GET", "/x", operation="t") == {"ok": True}
-            assert reads == ["one", "two"] and seen[-2:] == ["Bearer one", "Bearer two"]
+            assert seen[-1] == "Bearer one"  # cached: no file read per call
+            valid.discard("one")  # the old token is refused now: one 401, then the new file at once
+            assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+            assert seen[-2:] == ["Bearer one", "Bearer two"]
+            token.write_text("three")  # rotated again, and no 401 this time
+            valid.add("three")
+            clock.now += REFRESH_SECONDS + 1
+            assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+            assert seen[-1] == "Bearer three"  # picked up within the minute
+        finally:
+            await kube.close()
+
+
+async def test_an_exec_plugin_runs_again_after_a_401(tmp_path: Path) -> None:
+    """EKS/GKE/AKS kubeconfigs: an ExecCredential plugin gives the token; a 401 runs it again."""
+    from kubernetes import config
+
+    from openclaw_cron.credentials import Credentials
+    from openclaw_cron.kube import Kube
+
+    current, runs = tmp_path / "current", tmp_path / "runs"
+    current.write_text("first")
+    plugin = tmp_path / "plugin.sh"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {runs}\n"
+        'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",'
+        f'"status":{{"token":"%s"}}}}\' "$(cat {current})"\n'
+    )
+    plugin.chmod(0o755)
+    seen: list[str] = []
+    async with serving(token_checking_app(lambda: {current.read_text()}, seen)) as url:
+        path = kubeconfig(
+            tmp_path / "config",
+            url,
+            {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1",
+                    "command": str(plugin),
+                    "interactiveMode": "Never",
+                }
+            },
+        )
+        creds = Credentials(
+            loader=lambda conf: config.load_kube_config(config_file=str(path), client_configuration=conf)
+        )
+        kube = Kube(credentials=creds)
+        try:
+            assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+            current.write_text("second")  # the provider's credential changed
+            assert await kube.request("GET", "/x", operation="t") == {"ok": True}
+            assert seen == ["Bearer first", "Bearer first", "Bearer second"]
+            assert runs.read_text().count("run") == 2
         finally:
             await kube.close()
 
