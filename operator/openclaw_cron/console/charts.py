@@ -103,14 +103,14 @@ def timeline_svg(
         if b.dependency:
             classes.append("dep")
         what = (
-            f"{b.run} {b.trigger} {iso(b.start)} → {iso(b.end)}"
+            f"{b.trigger} {b.start:%m-%d %H:%M:%S} → {b.end:%H:%M:%S}"
             if b.count == 1
             else f"{b.count} attempts {iso(b.start)} → {iso(b.end)}: {b.succeeded} succeeded, "
             f"{b.failed} failed, {b.not_run} not run, {b.retries} retries"
         )
         rect = (
             f'<rect class="{" ".join(classes)}" x="{x0:.2f}" y="{top:.1f}" width="{max(1.5, x1 - x0):.2f}" '
-            f'height="{BAR}" data-job="{escape(b.job)}" data-namespace="{escape(b.namespace)}" '
+            f'height="{BAR}" data-job="{escape(b.job)}" '
             f'data-start="{iso(b.start)}" data-end="{iso(b.end)}" data-count="{b.count}"'
             + (f' data-run="{escape(b.run)}"' if b.run else "")
             + f"><title>{escape(what)}</title></rect>"
@@ -145,20 +145,25 @@ def timeline_svg(
     return Markup("".join(parts))
 
 
-def strip_svg(runs: Sequence[StripRun], run_href: Callable[[str], str], slots: int = 20) -> Markup:
-    """The last runs, oldest left, a square each, coloured by result; each links to its run."""
+def strip_svg(runs: Sequence[StripRun], href: str, slots: int = 20) -> Markup:
+    """The last runs, oldest left, a square each, coloured by result; the strip links to the job.
+
+    Kept small (it is on every overview row): one link, and each square's title only its time and result.
+    """
     size, gap = 9, 2
     width = slots * (size + gap)
-    parts = [f'<svg class="strip" viewBox="0 0 {width} {size}" width="{width}" height="{size}">']
+    parts = [
+        f'<a href="{escape(href)}"><svg class="strip" viewBox="0 0 {width} {size}" width="{width}" height="{size}">'
+    ]
     offset = slots - len(runs)
     for i, r in enumerate(runs[-slots:]):
         x = (offset + i) * (size + gap)
-        title = f"{r.name}: {r.result} ({iso(r.scheduled)}" + (f", {r.attempts} attempts)" if r.attempts > 1 else ")")
+        retried = f", {r.attempts} attempts" if r.attempts > 1 else ""
         parts.append(
-            f'<a href="{escape(run_href(r.name))}"><rect class="{result_class(r.result)}" x="{x}" y="0" '
-            f'width="{size}" height="{size}" data-result="{escape(r.result)}"><title>{escape(title)}</title></rect></a>'
+            f'<rect class="{result_class(r.result)}" x="{x}" width="{size}" height="{size}">'
+            f"<title>{r.scheduled:%m-%d %H:%M} {escape(r.result)}{retried}</title></rect>"
         )
-    parts.append("</svg>")
+    parts.append("</svg></a>")
     return Markup("".join(parts))
 
 

@@ -38,7 +38,6 @@ class JobStats:
     attempts: int = 0
     p50: float | None = None
     p95: float | None = None
-    last_failure: datetime | None = None
 
     @property
     def success_rate(self) -> float | None:
@@ -99,13 +98,15 @@ def _in(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
     return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
 
 
-def _scope(store: SqlStore, namespaces: Sequence[str], jobs: Sequence[str] | None, since: datetime, until: datetime
-           ) -> tuple[str, list[Any]]:  # fmt: skip
-    where, params = _in("namespace", namespaces)
-    clauses = [where, "scheduled_time >= ?", "scheduled_time < ?"]
+def _scope(store: SqlStore, namespaces: Sequence[str], jobs: Sequence[str] | None, since: datetime, until: datetime,
+           alias: str = "") -> tuple[str, list[Any]]:  # fmt: skip
+    """The WHERE clause (columns of table `alias`, if given) for these namespaces, jobs and window."""
+    a = f"{alias}." if alias else ""
+    where, params = _in(f"{a}namespace", namespaces)
+    clauses = [where, f"{a}scheduled_time >= ?", f"{a}scheduled_time < ?"]
     params += [store.time_param(since), store.time_param(until)]
     if jobs is not None:
-        j, p = _in("job", jobs)
+        j, p = _in(f"{a}job", jobs)
         clauses.append(j)
         params += p
     return " AND ".join(clauses), params
@@ -119,25 +120,63 @@ _LAST = (
 
 
 def job_stats(
-    store: SqlStore, namespaces: Sequence[str], since: datetime, until: datetime, jobs: Sequence[str] | None = None
+    store: SqlStore,
+    namespaces: Sequence[str],
+    since: datetime,
+    until: datetime,
+    jobs: Sequence[str] | None = None,
+    percentiles_of: Sequence[str] | None = None,
 ) -> Totals:
-    """Per-job figures for runs scheduled in [since, until), and their sums; no rows when no namespace."""
+    """Per-job figures for runs scheduled in [since, until), and their sums; no rows when no namespace.
+
+    Counts come from one GROUP BY over every attempt, minus the attempts a later attempt of the
+    same run superseded (attempts are numbered 1, 2, ... so attempt n supersedes n - 1): few
+    rows, found through the index on (namespace, job, run_id). p50/p95 need the durations sorted,
+    so they are computed only for `percentiles_of` (the jobs a page shows; None: all of `jobs`).
+    """
     totals = Totals()
     if not namespaces or (jobs is not None and not jobs):
         return totals
     where, params = _scope(store, namespaces, jobs, since, until)
-    not_run = ", ".join(f"'{r}'" for r in NOT_RUN)
-    counts = store.read(
-        f"WITH last AS ({_LAST.format(where=where)}) "
-        "SELECT namespace, job, "
-        f"SUM(CASE WHEN rn = 1 AND result NOT IN ({not_run}) THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN rn = 1 AND result = 'Succeeded' THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN rn = 1 AND result IN ({not_run}) THEN 1 ELSE 0 END), "
-        "COUNT(*), "
-        f"MAX(CASE WHEN rn = 1 AND result NOT IN ('Succeeded', {not_run}) THEN scheduled_time END) "
-        "FROM last GROUP BY namespace, job",
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for ns, job, result, count in store.read(
+        f"SELECT namespace, job, result, COUNT(*) FROM runs WHERE {where} GROUP BY namespace, job, result", params
+    ):
+        counts.setdefault((ns, job), {})[str(result)] = int(count)
+    attempts = {key: sum(by.values()) for key, by in counts.items()}
+    r_where, _ = _scope(store, namespaces, jobs, since, until, alias="r")
+    for ns, job, result, count in store.read(
+        "SELECT p.namespace, p.job, p.result, COUNT(*) FROM runs r JOIN runs p ON p.namespace = r.namespace "
+        "AND p.job = r.job AND p.run_id = r.run_id AND p.attempt = r.attempt - 1 "
+        f"WHERE r.attempt > 1 AND {r_where} GROUP BY p.namespace, p.job, p.result",
         params,
-    )
+    ):
+        by = counts[(ns, job)]
+        by[str(result)] = by.get(str(result), 0) - int(count)
+    pct_jobs = jobs if percentiles_of is None else percentiles_of
+    marks = _percentiles(store, namespaces, pct_jobs, since, until) if pct_jobs is None or pct_jobs else {}
+    for (ns, job), by in counts.items():
+        ok = by.get("Succeeded", 0)
+        notrun = sum(by.get(r, 0) for r in NOT_RUN)
+        ran = sum(by.values()) - notrun
+        m = marks.get((ns, job), {})
+        stats = JobStats(namespace=ns, job=job, runs=ran, succeeded=ok, failed=ran - ok, not_run=notrun,
+                         attempts=attempts[(ns, job)], p50=m.get(50), p95=m.get(95))  # fmt: skip
+        totals.by_job[(ns, job)] = stats
+        totals.runs += stats.runs
+        totals.succeeded += stats.succeeded
+        totals.failed += stats.failed
+        totals.not_run += stats.not_run
+    totals.jobs = len(totals.by_job)
+    return totals
+
+
+def _percentiles(
+    store: SqlStore, namespaces: Sequence[str], jobs: Sequence[str] | None, since: datetime, until: datetime
+) -> dict[tuple[str, str], dict[int, float]]:
+    """Nearest-rank p50/p95 of the durations of each job's runs that ran (last attempts)."""
+    where, params = _scope(store, namespaces, jobs, since, until)
+    not_run = ", ".join(f"'{r}'" for r in NOT_RUN)
     ranks = store.read(
         f"WITH last AS ({_LAST.format(where=where)}), "
         "ran AS (SELECT namespace, job, duration_seconds, "
@@ -155,28 +194,7 @@ def job_stats(
             marks[50] = float(duration)
         if int(k) == (95 * int(n) + 99) // 100:
             marks[95] = float(duration)
-    for ns, job, ran, ok, notrun, attempts, last_fail in counts:
-        marks = pct.get((ns, job), {})
-        ran, ok, notrun = int(ran or 0), int(ok or 0), int(notrun or 0)
-        stats = JobStats(
-            namespace=ns,
-            job=job,
-            runs=ran,
-            succeeded=ok,
-            failed=ran - ok,
-            not_run=notrun,
-            attempts=int(attempts),
-            p50=marks.get(50),
-            p95=marks.get(95),
-            last_failure=None if last_fail is None else store.time_value(last_fail),
-        )
-        totals.by_job[(ns, job)] = stats
-        totals.runs += stats.runs
-        totals.succeeded += stats.succeeded
-        totals.failed += stats.failed
-        totals.not_run += stats.not_run
-    totals.jobs = len(totals.by_job)
-    return totals
+    return pct
 
 
 def strips(

@@ -223,7 +223,9 @@ class Console:
     def render(self, template: str, code: int = 200, **context: Any) -> web.Response:
         context.setdefault("now", self.clock())
         body = self.env.get_template(template).render(**context)
-        return web.Response(text=body, status=code, content_type="text/html", charset="utf-8")
+        response = web.Response(text=body, status=code, content_type="text/html", charset="utf-8")
+        response.enable_compression()  # gzip/deflate when the browser accepts it (the SVGs compress ~10x)
+        return response
 
     def denied(self, namespace: str, answer: web.Response) -> web.Response:
         """The archive's 401/403 answer as a page: the same code and the API server's wording."""
@@ -280,7 +282,9 @@ class Console:
         page, pages = self._page_number(request, len(rows), OVERVIEW_PAGE)
         shown = rows[(page - 1) * OVERVIEW_PAGE : page * OVERVIEW_PAGE]
         since = now - STATS_WINDOW
-        totals = await self._read(queries.job_stats, scope, since, now + timedelta(seconds=1))
+        totals = await self._read(
+            queries.job_stats, scope, since, now + timedelta(seconds=1), None, sorted({r.name for r in shown})
+        )
         strip = await self._read(
             queries.strips, sorted({r.namespace for r in shown}), sorted({r.name for r in shown}), since,
             now + timedelta(seconds=1),
@@ -298,7 +302,9 @@ class Console:
             "params": params,
             "totals": totals,
             "stats": totals.by_job,
-            "strips": {key: charts.strip_svg(runs, _run_link(key[0])) for key, runs in strip.items()},
+            "strips": {
+                key: charts.strip_svg(runs, page_url(key[0], "job", name=key[1])) for key, runs in strip.items()
+            },
             "relative": _relative,
             "states": STATES,
             "results": RESULTS,
@@ -349,8 +355,9 @@ class Console:
             start,
             end,
             now,
-            lambda ns, job: page_url(ns, "job", name=job),
-            lambda ns, run: page_url(ns, "run", name=run),
+            # relative links within the page's namespace keep the many bars' markup small
+            lambda ns, job: f"job?{urlencode({'name': job})}" if ns == namespace else page_url(ns, "job", name=job),
+            lambda ns, run: f"run?{urlencode({'name': run})}" if ns == namespace else page_url(ns, "run", name=run),
         )
         span = end - start
         center = start + span / 2
@@ -516,10 +523,6 @@ class Console:
             charset="utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-
-
-def _run_link(namespace: str) -> Callable[[str], str]:
-    return lambda name: page_url(namespace, "run", name=name)
 
 
 def _message(answer: web.Response | None) -> str:

@@ -1,6 +1,6 @@
 """What will run: a job's due slots in a window after now, from the operator's own schedule math.
 
-`schedule.next_n` is what the scheduler itself uses, so cron (5/6 fields, macros), every (with
+`schedule.between` walks the same slots `next_n` gives the scheduler, so cron (5/6 fields, macros), every (with
 its anchor), at (absolute or after creation), the time zone (DST included) and the per-job
 stagger come out exactly as the operator will run them. A job due every second has 86,400
 slots a day: enumeration stops at `cap`, and the caller says so.
@@ -28,9 +28,7 @@ def upcoming(row: JobRow, start: datetime, end: datetime, default_tz: str = "UTC
         return [], False
     clock = sched.JobClock(schedule=row.schedule, created=row.created, uid=row.uid, default_tz=default_tz)
     try:
-        slots = sched.next_n(clock, start, cap + 1)
+        slots = sched.between(clock, start, end, cap + 1)
     except ValueError:
         return [], False
-    inside = [s for s in slots if s < end]
-    more = len(inside) > cap
-    return inside[:cap], more
+    return slots[:cap], len(slots) > cap
