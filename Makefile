@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated lint crds manifests bench bench-scale bench-burst bench-chains bench-archive bench-archive-api run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated test-browser lint crds manifests bench bench-scale bench-burst bench-chains bench-archive bench-archive-api bench-console run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -47,6 +47,9 @@ test-install:  ## the chart as helm renders it, its Deployment's Pod run with po
 	IMAGE=$(IMAGE) bash hack/build-image.sh || [ $$? -eq 3 ]  # cached layers: quick after test-image
 	IMAGE=$(IMAGE) $(PYTEST) tests/install -q -rs
 
+test-browser:  ## the console in Debian's headless chromium (Playwright); skips, saying why, where no browser starts
+	$(PYTEST) tests/browser -q -rs
+
 test-e2e:  ## against the cluster in KUBECONFIG (skipped when there is none)
 	$(PYTEST) tests/e2e -q -rs || [ $$? -eq 5 ]  # 5: nothing collected (no cluster)
 
@@ -78,6 +81,9 @@ bench-archive:  ## 1,000,000 archived runs in SQLite: p50/p99 of history queries
 
 bench-archive-api:  ## the archive API's history page over HTTP: direct, and aggregated with SubjectAccessReview
 	$(PY) hack/bench_archive_api.py
+
+bench-console:  ## the console at 1,000 jobs x 50,000 runs: overview/timeline server time p50/p99, page weight
+	$(PY) hack/bench_console.py $(BENCH_ARGS)
 
 run:  ## the operator against the current kube context (applies the CRDs first; standalone)
 	kubectl apply --server-side -f crds/

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "hack"))
 
 from support import Cluster, OperatorProcess  # noqa: E402
+from support.frontproxy import FrontProxy  # noqa: E402
 
 API = "cron.openclaw.io/v1alpha1"
 PLURAL = "openclawcronjobs"
@@ -192,10 +193,11 @@ def job_table(jobs: list[dict[str, Any]], now: datetime | None = None) -> str:
     return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def instructions(kubeconfig: Path, metrics_port: int, gateway_text: str, log: Path) -> str:
+def instructions(kubeconfig: Path, metrics_port: int, gateway_text: str, log: Path, console: str) -> str:
     path = f"{BIN}:{KUBECTL.parent}"
     return f"""
-The demo is running: operator, emulated API server + simulated kubelet, {gateway_text}.
+The demo is running: operator, emulated API server + simulated kubelet, {gateway_text}, the run archive.
+Console (through a kubectl proxy the demo started): {console}
 In another terminal:
 
   export PATH="{path}:$PATH" KUBECONFIG={kubeconfig}
@@ -206,6 +208,10 @@ In another terminal:
   kubectl describe ocj demo-agent                 # conditions, recent runs, events
   kubectl get events --field-selector involvedObject.kind=OpenClawCronJob
   curl -s http://127.0.0.1:{metrics_port}/metrics | grep ^openclaw_cron
+  kubectl openclaw history --since 1h             # the run archive (aggregated API, RBAC per namespace)
+  kubectl openclaw logs demo-flaky --archive      # a run's log from the archive
+  kubectl openclaw summary --since 1h             # runs, success rate, p50/p95 per job
+  kubectl openclaw console                        # the web console (its own kubectl proxy)
 
 Jobs (each ran once at start via run-now): demo-hello (every 10s), demo-flaky (cron */15
 seconds, fails every other time, retries once after 3s), demo-wake (systemEvent, 20s),
@@ -222,6 +228,21 @@ def kubectl(cluster: Cluster, *args: str, input: str | None = None) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+
+
+def start_console_proxy(cluster: Cluster, kubeconfig: Path) -> tuple[subprocess.Popen[str], str]:
+    """`kubectl proxy` as `kubectl openclaw console` starts it (admin's kubeconfig): the process and the URL."""
+    from openclaw_cron.cli.console import console_url, proxy_argv
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*proxy_argv(str(KUBECTL), port, str(kubeconfig), None)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=cluster.env(),
+    )
+    return proc, console_url(port, NAMESPACE)
 
 
 def setup(cluster: Cluster, token: str) -> None:
@@ -320,21 +341,30 @@ def main(argv: list[str] | None = None) -> int:
         cluster = Cluster(workdir, port=args.port, install_crd=False, kubelet_options={"execute_commands": True})
         cluster.start()
         operator: OperatorProcess | None = None
+        console_proxy: subprocess.Popen[str] | None = None
         try:
             shutil.copyfile(cluster.kubeconfig, kubeconfig)  # the admin's: CA and a system:masters certificate
             setup(cluster, token)
             metrics_port = free_port()
-            operator = cluster.start_operator(
-                "--standalone",
-                "--metrics-port",
-                str(metrics_port),
-                env={"OPENCLAW_CRON_GATEWAY_URL": gateway_url, "OPENCLAW_CRON_START_TIMEOUT_SECONDS": "30"},
-            )
+            # The run archive and its aggregated API, registered as an APIService would be (front-proxy CA in
+            # kube-system/extension-apiserver-authentication, the chart's archive roles), so every archive
+            # verb and the console work here as on a cluster installed with Helm.
+            access = FrontProxy(cluster, workdir / "pki")
+            archive_port = free_port()
+            env = {
+                "OPENCLAW_CRON_GATEWAY_URL": gateway_url,
+                "OPENCLAW_CRON_START_TIMEOUT_SECONDS": "30",
+                "OPENCLAW_CRON_ARCHIVE_URL": f"sqlite:///{workdir / 'archive.db'}",
+                **access.operator_env(archive_port),
+            }
+            operator = cluster.start_operator("--standalone", "--metrics-port", str(metrics_port), env=env)
+            access.register(archive_port)
+            console_proxy, console = start_console_proxy(cluster, kubeconfig)
             # One run of each recurring job right away (run-now), so the first results show in seconds.
             for name in KICK:
                 kubectl(cluster, "annotate", "-n", NAMESPACE, PLURAL, name, "cron.openclaw.io/run-now=demo-start")
             say(f"ready {cluster.url} {kubeconfig} (started in {time.monotonic() - started:.1f}s)")
-            say(instructions(kubeconfig, metrics_port, gateway_text, operator.log_path))
+            say(instructions(kubeconfig, metrics_port, gateway_text, operator.log_path, console))
             seen: set[str] = set()
             deleted: set[str] = set()
             next_table = time.monotonic() + min(args.interval, 5.0)
@@ -364,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             say(summary(cluster.list(API, PLURAL, NAMESPACE), deleted))
         finally:
             say("stopping: operator, cluster, gateway ...")
+            if console_proxy is not None and console_proxy.poll() is None:
+                console_proxy.terminate()
+                console_proxy.wait(10)
             if operator is not None and operator.running():
                 operator.stop(timeout=10)  # before the cluster, so it does not retry a vanished API
             cluster.stop()

@@ -123,7 +123,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
     if ours.archive_url:
-        archive = ArchiveService(ours, kube, sched.wake)
+        archive = ArchiveService(ours, kube, sched.wake, jobs=sched.view)
         rt.archive_pending = True  # finished Pods are kept until the store holds them
 
         def ready(recorder: Any) -> None:

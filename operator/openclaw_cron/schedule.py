@@ -529,6 +529,20 @@ def next_n(clock: JobClock, after: datetime, count: int) -> list[datetime]:
     return out
 
 
+def between(clock: JobClock, after: datetime, before: datetime, cap: int) -> list[datetime]:
+    """The due instants in (after, before), at most `cap` of them (the console's upcoming slots)."""
+    slots = _Slots(clock)
+    out: list[datetime] = []
+    t, end = _to_us(after), _to_us(before)
+    while len(out) < cap:
+        nxt = slots.next(t)
+        if nxt is None or nxt >= end:
+            break
+        out.append(_from_us(nxt))
+        t = nxt
+    return out
+
+
 def catch_up(clock: JobClock, since: datetime, now: datetime, starting_deadline_seconds: int | None) -> CatchUpDecision:
     """Slots in (since, now]: which to run now and how many are missed, per catchUp and the deadline.
 

@@ -333,6 +333,11 @@ class Scheduler:
         #: Full garbage collections in the gaps between slots, once `collector.take_over` ran.
         self.collections: FullCollections | None = None
 
+    def view(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The freshest copy of each job (of one namespace, or all), for readers such as the console."""
+        states = self.jobs.values() if namespace is None else self._by_ns.get(namespace, {}).values()
+        return [newer(st.body, st.ours) for st in list(states) if not st.deleted]
+
     # -- events from kopf --------------------------------------------------------------
     def upsert(self, body: Mapping[str, Any]) -> None:
         uid = (body.get("metadata") or {}).get("uid", "")

@@ -18,9 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
+import aiohttp.typedefs
 import aiohttp.web
 
 from .authn import Identity
+
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "content-length", "content-encoding", "date", "server"}  # fmt: skip
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Aggregated:
             ) as resp,
         ):
             body = await resp.read()
-            return aiohttp.web.Response(
-                body=body, status=resp.status, headers={"Content-Type": resp.headers.get("Content-Type", "")}
-            )
+            # As the real proxy (httputil.ReverseProxy) does: every answer header but the hop-by-hop ones
+            # (Content-Security-Policy, Content-Disposition, Location... reach the client).
+            headers = [(k, v) for k, v in resp.headers.items() if k.lower() not in _HOP_BY_HOP]
+            return aiohttp.web.Response(body=body, status=resp.status, headers=aiohttp.typedefs.CIMultiDict(headers))

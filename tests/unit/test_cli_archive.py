@@ -239,3 +239,25 @@ def test_summarize_counts_a_retried_run_once() -> None:
     (row,) = summarize(items)
     assert (row["runs"], row["succeeded"], row["failed"], row["successRate"]) == (2, 1, 1, 0.5)
     assert row["lastFailureReason"] == "TimedOut" and row["p50Seconds"] is None
+
+
+# --- where the archive API is not served ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["history"],
+        ["history", "-A", "-o", "json"],
+        ["logs", "backup", "--run", "backup-1", "--archive"],
+        ["summary", "--since", "7d"],
+        ["console", "--no-browser"],
+    ],
+)
+def test_each_archive_verb_says_which_api_is_missing(cluster: support.Cluster, argv: list[str]) -> None:
+    """The emulated API server serves no archive group here, as a cluster installed without it."""
+    code, out, err = run("--kubeconfig", str(cluster.kubeconfig), *argv)
+    assert code == cli.EXIT_ERROR and not out
+    assert err.count("\n") == 1 and "NotFound" not in err, err
+    assert err.startswith("error: the run archive API (archive.cron.openclaw.io/v1alpha1) is not served"), err
+    assert "--archive-url" in err and "Helm" in err

@@ -37,7 +37,7 @@ NAMESPACED: set[Grant] = (
     | grants("", "pods/log", "get")  # the archive keeps each run's log tail
     | grants("", "secrets", "get")  # token Secret exists? never list/watch
     | grants("", "configmaps", "get")  # run conditions on a ConfigMap key
-    | grants("", "events", "create", "patch")
+    | grants("", "events", "create", "patch", "list")  # list: a job's Events in the console, after a SAR
     | grants("events.k8s.io", "events", "create", "patch")
 )
 #: Cluster-scoped extras of an operator that serves all namespaces.
@@ -57,9 +57,11 @@ ARCHIVE_BINDINGS = [
     ("", "ClusterRole", "ocj-openclaw-cron-operator-archive-auth"),
     ("kube-system", "Role", "extension-apiserver-authentication-reader"),
 ]
-#: view/edit/admin users read the archive's runs and their logs.
-USER_ARCHIVE: set[Grant] = grants("archive.cron.openclaw.io", "runs", "get", "list") | grants(
-    "archive.cron.openclaw.io", "runs/log", "get", "list"
+#: view/edit/admin users read the archive's runs and their logs, and the console's pages.
+USER_ARCHIVE: set[Grant] = (
+    grants("archive.cron.openclaw.io", "runs", "get", "list")
+    | grants("archive.cron.openclaw.io", "runs/log", "get", "list")
+    | grants("archive.cron.openclaw.io", "console", "get", "list")
 )
 
 #: The aggregated user-facing roles (admin/edit/view), not bound to the operator.

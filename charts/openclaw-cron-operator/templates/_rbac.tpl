@@ -32,9 +32,10 @@
   - apiGroups: [""]
     resources: ["configmaps"]
     verbs: ["get"]
+  # `list`: the console shows a job's Events, after a SubjectAccessReview said the user may list them.
   - apiGroups: [""]
     resources: ["events"]
-    verbs: ["create", "patch"]
+    verbs: ["create", "patch", "list"]
   - apiGroups: ["events.k8s.io"]
     resources: ["events"]
     verbs: ["create", "patch"]

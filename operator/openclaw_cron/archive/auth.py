@@ -143,15 +143,27 @@ class Authorizer:
     _cache: dict[tuple[Any, ...], tuple[float, bool, str]] = field(default_factory=dict)
 
     async def allowed(
-        self, user: User, verb: str, namespace: str | None, subresource: str = "", name: str = ""
+        self,
+        user: User,
+        verb: str,
+        namespace: str | None,
+        subresource: str = "",
+        name: str = "",
+        *,
+        group: str = GROUP,
+        version: str = VERSION,
+        resource: str = RESOURCE,
     ) -> tuple[bool, str]:
-        """(allowed, reason) for `verb` on runs[/subresource] in `namespace` (None: all namespaces)."""
-        key = (user, verb, namespace or "", subresource, name)
+        """(allowed, reason) for `verb` on runs[/subresource] in `namespace` (None: all namespaces).
+
+        `group`/`version`/`resource` name another resource (the console asks for core Events too).
+        """
+        key = (user, verb, namespace or "", subresource, name, group, resource)
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1], hit[2]
-        attributes: dict[str, Any] = {"group": GROUP, "version": VERSION, "resource": RESOURCE, "verb": verb}
+        attributes: dict[str, Any] = {"group": group, "version": version, "resource": resource, "verb": verb}
         if namespace:
             attributes["namespace"] = namespace
         if subresource:

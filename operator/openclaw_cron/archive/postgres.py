@@ -114,6 +114,9 @@ class PostgresStore(SqlStore):
             raise TypeError(f"expected a timestamptz, got {value!r}")
         return value.astimezone(UTC)
 
+    def micros_sql(self, column: str) -> str:
+        return f"CAST(EXTRACT(EPOCH FROM {column}) * 1000000 AS BIGINT)"
+
     def _json_param(self, value: Mapping[str, Any]) -> Jsonb:
         return Jsonb(value)
 

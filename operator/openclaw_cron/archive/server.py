@@ -36,6 +36,7 @@ from .auth import (
     Authorizer,
     FrontProxy,
     Unauthenticated,
+    User,
     front_proxy_cn,
     load_front_proxy,
     server_ssl_context,
@@ -364,34 +365,62 @@ class Guard:
     def direct(self) -> bool:
         return self.proxy is None
 
-    async def check(self, request: web.Request, verb: str, namespace: str | None, sub: str = "") -> web.Response | None:
-        """None when the request may read these runs, else the 401/403 answer (no data)."""
+    async def user(self, request: web.Request, *, anonymous_ok: bool = False) -> User | web.Response | None:
+        """Who the API server vouches for; None on the direct listener (or with `anonymous_ok`
+        when the front-proxy named nobody: its own discovery checks); else the 401 answer."""
         if self.direct:
             return None
-        assert self.proxy is not None and self.authorizer is not None
+        assert self.proxy is not None
         try:
             cn = front_proxy_cn(request.transport.get_extra_info("peercert") if request.transport else None, self.proxy)
         except Unauthenticated as exc:
             return status(401, "Unauthorized", f"Unauthorized: {exc}")
-        if not verb:  # discovery: the front-proxy itself may ask (its availability checks send no user)
-            return None
         user = user_from_headers(request.headers, self.proxy)
-        if user is None:
+        if user is None and not anonymous_ok:
             return status(401, "Unauthorized", f"Unauthorized: the front-proxy ({cn}) named no user")
+        return user
+
+    async def may(
+        self,
+        user: User | None,
+        verb: str,
+        namespace: str | None,
+        sub: str = "",
+        *,
+        group: str = GROUP,
+        version: str = VERSION,
+        resource: str = RESOURCE,
+    ) -> web.Response | None:
+        """None when `user` (None: the direct listener) may, else the 403 (or 500) as the API server words it."""
+        if self.direct or user is None:
+            return None
+        assert self.authorizer is not None
         try:
-            allowed, reason = await self.authorizer.allowed(user, verb, namespace, sub)
+            allowed, reason = await self.authorizer.allowed(
+                user, verb, namespace, sub, group=group, version=version, resource=resource
+            )
         except Exception as exc:
             logger.warning("SubjectAccessReview failed: %s", exc)
             return status(500, "InternalError", "authorization check failed; try again")
-        if not allowed:
-            what = f"{RESOURCE}/{sub}" if sub else RESOURCE
-            scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-            msg = (
-                f'{what}.{GROUP} is forbidden: User "{user.name}" cannot {verb} resource "{what}" '
-                f'in API group "{GROUP}" {scope}'
-            )
-            return status(403, "Forbidden", msg + (f": {reason}" if reason else ""))
-        return None
+        if allowed:
+            return None
+        what = f"{resource}/{sub}" if sub else resource
+        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        qualified = f"{what}.{group}" if group else what
+        msg = (
+            f'{qualified} is forbidden: User "{user.name}" cannot {verb} resource "{what}" '
+            f'in API group "{group}" {scope}'
+        )
+        return status(403, "Forbidden", msg + (f": {reason}" if reason else ""))
+
+    async def check(self, request: web.Request, verb: str, namespace: str | None, sub: str = "") -> web.Response | None:
+        """None when the request may read these runs, else the 401/403 answer (no data)."""
+        user = await self.user(request, anonymous_ok=not verb)
+        if isinstance(user, web.Response):
+            return user
+        if not verb:  # discovery: the front-proxy itself may ask (its availability checks send no user)
+            return None
+        return await self.may(user, verb, namespace, sub)
 
 
 GUARD = web.AppKey("guard", Guard)
@@ -404,9 +433,12 @@ class ArchiveApi:
         self.store = store
         self.clock = clock
 
-    def app(self, guard: Guard) -> web.Application:
+    def app(self, guard: Guard, mount: Callable[[web.Application], None] | None = None) -> web.Application:
+        """The routes; `mount` adds more under the group (the console) before the catch-all 404."""
         app = web.Application()
         app[GUARD] = guard
+        if mount is not None:
+            mount(app)
         r = app.router
         r.add_get("/healthz", self.health)
         r.add_get("/readyz", self.health)
@@ -573,14 +605,18 @@ async def start_server(
     api: ApiRequester | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    mount: Callable[[web.Application], None] | None = None,
 ) -> Runner:
-    """Start the listeners. The aggregated (TLS) one needs `api` (the operator's API client) and a certificate."""
+    """Start the listeners. The aggregated (TLS) one needs `api` (the operator's API client) and a certificate.
+
+    `mount` adds routes to each listener's app (the console), guarded by the same `GUARD`.
+    """
     routes = ArchiveApi(store, clock) if clock else ArchiveApi(store)
     runner = Runner()
     try:
         if settings.direct_port:
             await _listen(
-                runner, "direct", routes.app(Guard(None, None)), settings.direct_bind, settings.direct_port, None
+                runner, "direct", routes.app(Guard(None, None), mount), settings.direct_bind, settings.direct_port, None
             )
         if settings.port and settings.tls_cert:
             if api is None:
@@ -593,7 +629,7 @@ async def start_server(
                 )
             ctx = server_ssl_context(settings.tls_cert, settings.tls_key, proxy)
             guard = Guard(proxy, Authorizer(api, ttl=settings.auth_cache_seconds))
-            await _listen(runner, "aggregated", routes.app(guard), settings.bind, settings.port, ctx)
+            await _listen(runner, "aggregated", routes.app(guard, mount), settings.bind, settings.port, ctx)
             if settings.front_proxy_refresh_seconds > 0:
                 runner._refresh = asyncio.create_task(
                     _refresh_front_proxy(api, proxy, ctx, settings.front_proxy_refresh_seconds)

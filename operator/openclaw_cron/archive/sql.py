@@ -322,6 +322,25 @@ class SqlStore(ABC):
             log.info("archive purge removed %d runs", deleted)
         return deleted
 
+    # -- reads for aggregating callers (the console) --------------------------------------------
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of one read-only statement (portable SQL, `?` placeholders), e.g. a GROUP BY."""
+        with self._transaction(write=False) as tx:
+            return tx.rows(sql, params)
+
+    def time_param(self, when: datetime) -> Any:
+        """`when` as this dialect stores a time (a parameter for `read`)."""
+        return self._time_param(when)
+
+    def time_value(self, value: Any) -> datetime:
+        """A time column's value as a UTC datetime."""
+        return self._time_value(value)
+
+    @abstractmethod
+    def micros_sql(self, column: str) -> str:
+        """An SQL expression for the time `column` as integer microseconds since the epoch."""
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _delete_chunks(self, condition: str, params: Sequence[Any]) -> int:

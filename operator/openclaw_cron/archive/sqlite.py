@@ -111,6 +111,9 @@ class SqliteStore(SqlStore):
     def _time_value(self, value: Any) -> datetime:
         return from_micros(int(value))
 
+    def micros_sql(self, column: str) -> str:
+        return column  # stored as integer microseconds already
+
     def _json_param(self, value: Mapping[str, Any]) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

@@ -29,6 +29,7 @@ from .common import (
     table,
     to_csv,
 )
+from .console import cmd_console
 from .history import cmd_history
 from .importer import (
     ANNOTATION_DESCRIPTION,
@@ -213,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml", "csv"], default="table")
     archive_url(p)
 
+    p = verb(
+        "console",
+        "Open the web console: starts `kubectl proxy` (your kubeconfig's credentials) on 127.0.0.1 and prints its URL.",
+    )
+    all_ns(p)
+    p.add_argument("--port", type=int, default=0, help="local port (default 0: a free one)")
+    p.add_argument("--no-browser", action="store_true", help="only print the URL")
+
     p = verb("alerts", "Jobs failing repeatedly or unhealthy; exit 1 if there are any.")
     all_ns(p)
     p.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
@@ -238,6 +247,7 @@ VERBS: dict[str, Callable[[Ctx], int]] = {
     "history": cmd_history,
     "summary": cmd_summary,
     "alerts": cmd_alerts,
+    "console": cmd_console,
     "validate": cmd_validate,
     "import": cmd_import,
 }

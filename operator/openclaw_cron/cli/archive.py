@@ -19,6 +19,13 @@ SEP = "~"
 RESOURCE = "runs.archive.cron.openclaw.io"
 #: Runs fetched per request while paging.
 PAGE = 500
+#: What an API server answers for a path no API serves (and the archive for a path it does not know).
+_NOT_SERVED = "the server could not find the requested resource"
+MISSING = (
+    "the run archive API (archive.cron.openclaw.io/v1alpha1) is not served by this cluster: install the "
+    "operator with Helm (archive.enabled and archive.api.enabled, the defaults; see docs/archive.md), or read "
+    "the archive directly with --archive-url after `kubectl port-forward`"
+)
 
 
 def run_name(job: str, run_id: str, attempt: int | None = None) -> str:
@@ -74,8 +81,17 @@ class Archive:
                 raise ApiException(status=resp.status, reason=resp.reason, body=data.decode(errors="replace"))
             return data
 
-        result: bytes = _api(call, what, kind=RESOURCE)
+        try:
+            result: bytes = _api(call, what, kind=RESOURCE)
+        except CliError as exc:
+            if str(exc) in (f"Error from server (NotFound): {_NOT_SERVED}", "Error from server (404): Not Found"):
+                raise CliError(MISSING) from None
+            raise
         return result
+
+    def check_served(self) -> None:
+        """CliError(MISSING) unless the API server serves the archive group (its discovery document)."""
+        self._get(BASE, {})
 
     def _direct(self, path: str, query: dict[str, str]) -> bytes:
         import urllib.error
