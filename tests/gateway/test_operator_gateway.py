@@ -22,7 +22,7 @@ import openclaw_gateway as harness
 import pytest
 
 from openclaw_cron.naming import ANNOTATION_RUN_NOW as RUN_NOW
-from openclaw_cron.naming import ENV_HOOKS_TOKEN, ENV_IDEMPOTENCY_KEY, LABEL_ATTEMPT, LABEL_JOB, parse_time
+from openclaw_cron.naming import ENV_HOOKS_TOKEN, ENV_IDEMPOTENCY_KEY, LABEL_ATTEMPT, LABEL_JOB, parse_time, run_tag
 from support import Cluster, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.gateway
@@ -170,7 +170,9 @@ def test_agent_turn_records_the_gateway_run_id(env: Env, stub_model: harness.Stu
     variables = env_of(pod)
     uid = env.job("turn")["metadata"]["uid"]
     scheduled = int(parse_time(rec["scheduledTime"]).timestamp())
-    assert variables[ENV_IDEMPOTENCY_KEY] == {"name": ENV_IDEMPOTENCY_KEY, "value": f"ocj-{uid}-{scheduled}-1"}
+    tag = run_tag(rec["runId"])  # a manual run: the hash of its run-now value
+    assert tag is not None
+    assert variables[ENV_IDEMPOTENCY_KEY] == {"name": ENV_IDEMPOTENCY_KEY, "value": f"ocj-{uid}-{scheduled}-{tag}-1"}
     token_var = variables[ENV_HOOKS_TOKEN]
     assert "value" not in token_var
     assert token_var["valueFrom"] == {"secretKeyRef": {"name": TOKEN_SECRET, "key": "token"}}
