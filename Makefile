@@ -8,7 +8,7 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 CHART := charts/openclaw-cron-operator
 IMAGE ?= ghcr.io/openclaw/openclaw-cron-operator:0.1.0
 
-.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated test-browser lint crds manifests bench bench-scale bench-burst bench-chains bench-archive bench-archive-api bench-console run demo image
+.PHONY: help install tools test test-unit test-integration test-gateway test-image test-install test-e2e test-e2e-emulated test-browser console-screenshots lint crds manifests bench bench-scale bench-burst bench-chains bench-archive bench-archive-api bench-console run demo image
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,6 +46,9 @@ test-image:  ## builds the image (make image), then runs it: entry points, UID 6
 test-install:  ## the chart as helm renders it, its Deployment's Pod run with podman against the emulated API (skips where containers cannot run)
 	IMAGE=$(IMAGE) bash hack/build-image.sh || [ $$? -eq 3 ]  # cached layers: quick after test-image
 	IMAGE=$(IMAGE) $(PYTEST) tests/install -q -rs
+
+console-screenshots:  ## refresh docs/console/*.png from the browser tier
+	CONSOLE_SCREENSHOTS_DIR=$(CURDIR)/docs/console $(PYTEST) tests/browser -q
 
 test-browser:  ## the console in Debian's headless chromium (Playwright); skips, saying why, where no browser starts
 	$(PYTEST) tests/browser -q -rs

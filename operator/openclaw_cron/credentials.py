@@ -17,6 +17,7 @@ no credentials at all (the API server then sees `system:anonymous`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ REFRESH_SECONDS = 60.0
 RELOAD_DEBOUNCE_SECONDS = 1.0
 
 Loader = Callable[[Any], None]
+log = logging.getLogger("openclaw_cron")
 
 
 def _in_cluster(conf: Any) -> None:
@@ -105,8 +107,10 @@ class Credentials:
         fresh = client.Configuration()
         try:
             self._loader(fresh)
-        except (config.ConfigException, OSError):
-            return  # keep what we had; the next 401 tries again
+        except (config.ConfigException, OSError) as exc:
+            # keep what we had; the next 401 tries again (the official client's message names no secret)
+            log.warning("the API server refused our credentials and reading them again failed: %s", exc)
+            return
         before = self.tls()
         self.conf = fresh
         if self.tls() != before:

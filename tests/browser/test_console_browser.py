@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
 from conftest import SHOTS, World
 from openclaw_cron.cli.stats import summarize
+from support.http import list_all
 
 XSS_TEXT = '<img src=x onerror="window.__xss=1;alert(1)">'
 
 
 def archive_items(world: World, namespace: str) -> list[dict[str, Any]]:
     """Every archived attempt of `namespace` in the last 7 days, read from the archive API (direct listener)."""
-    items: list[dict[str, Any]] = []
-    cont = ""
     since = (datetime.now(world.now.tzinfo) - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    while True:
-        url = f"{world.direct}/apis/archive.cron.openclaw.io/v1alpha1/namespaces/{namespace}/runs"
-        url += f"?limit=1000&since={since}"
-        with urllib.request.urlopen(url + (f"&continue={cont}" if cont else ""), timeout=10) as resp:
-            page = json.loads(resp.read())
-        items += page["items"]
-        cont = page["metadata"].get("continue") or ""
-        if not cont:
-            return items
+    return list_all(
+        f"{world.direct}/apis/archive.cron.openclaw.io/v1alpha1/namespaces/{namespace}/runs?limit=1000&since={since}"
+    )
 
 
 def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:

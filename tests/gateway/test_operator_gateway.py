@@ -128,7 +128,6 @@ def env(openclaw: harness.Gateway, tmp_path_factory: pytest.TempPathFactory) -> 
             env={
                 "OPENCLAW_CRON_GATEWAY_URL": openclaw.url,
                 "OPENCLAW_CRON_METRICS_PORT": "0",
-                "OPENCLAW_CRON_RESYNC_SECONDS": "2",
                 "OPENCLAW_CRON_NORMAL_EVENTS": "true",
                 "OPENCLAW_CRON_GATEWAY_ADMIN_TOKEN_FILE": str(admin_token),
                 "OPENCLAW_CRON_ARCHIVE_URL": f"sqlite:///{work}/archive.db",

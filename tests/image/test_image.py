@@ -156,7 +156,6 @@ def test_operator_from_the_image_runs_and_records_jobs(
         env={
             "OPENCLAW_CRON_GATEWAY_URL": openclaw.url,
             "OPENCLAW_CRON_METRICS_PORT": "0",
-            "OPENCLAW_CRON_RESYNC_SECONDS": "2",
         },
     )
     run_now = {ANNOTATION_RUN_NOW: uuid.uuid4().hex[:8]}

@@ -49,8 +49,8 @@ class PodRun:
     workdir: Path
     api_host: str
     api_port: int
-    token: str
-    ca_pem: str
+    #: What the kubelet mounts at SA_DIR (token, ca.crt, namespace; `Cluster.write_service_account_files`).
+    service_account_dir: Path
     lookup: Lookup
     #: Replaces the securityContext's user and group, as a platform that picks UIDs does (OpenShift).
     uid_override: tuple[int, int] | None = None
@@ -64,10 +64,6 @@ class PodRun:
     def container(self) -> JSON:
         (container,) = self.spec["containers"]
         return dict(container)
-
-    @property
-    def token_file(self) -> Path:
-        return self.workdir / "serviceaccount" / "token"
 
     def user(self) -> tuple[int, int, int | None]:
         """(uid, gid, fsGroup): the container's securityContext over the Pod's."""
@@ -154,13 +150,6 @@ class PodRun:
             return path, True
         raise ValueError(f"volume {volume['name']}: only emptyDir, secret, configMap and persistentVolumeClaim here")
 
-    def write_token(self, token: str) -> None:
-        """Put a (new) token where the kubelet keeps the projected one: atomically, as its atomic writer does."""
-        tmp = self.token_file.with_suffix(".new")
-        tmp.write_text(token)
-        tmp.chmod(0o644)
-        tmp.replace(self.token_file)
-
     def argv(self, engine: list[str], image: str, extra: list[str]) -> list[str]:
         """The `podman run` command line for this Pod's one container."""
         spec, c = self.spec, self.container
@@ -190,12 +179,7 @@ class PodRun:
             ro = read_only or bool(mount.get("readOnly"))
             args += ["-v", f"{host}:{mount['mountPath']}:{'ro' if ro else 'rw'}"]
         if spec.get("automountServiceAccountToken", True):
-            sa = self.token_file.parent
-            sa.mkdir(parents=True, exist_ok=True)
-            self.write_token(self.token)
-            (sa / "ca.crt").write_text(self.ca_pem)
-            (sa / "namespace").write_text(self.namespace)
-            args += ["-v", f"{sa}:{SA_DIR}:ro"]
+            args += ["-v", f"{self.service_account_dir}:{SA_DIR}:ro"]
         env = self.env()
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -24,32 +25,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from image_engine import IMAGE, run
 from podrun import PodRun
 
 from openclaw_cron.naming import ANNOTATION_RUN_NOW
-from support import Cluster, wait_for
+from support import Cluster, chart, wait_for
 from support.aggregator import Aggregated
 from support.cluster import CONTAINER_PARENT_LABEL
 from support.frontproxy import FrontProxy
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "openclaw-cron-operator"
-HELM = str(ROOT / ".tools" / "bin" / "helm")
 PLUGIN = str(Path(sys.executable).parent / "kubectl-openclaw")
 RELEASE, RELEASE_NS, NS = "ocj", "openclaw-cron-system", "default"
 API = "cron.openclaw.io/v1alpha1"
 #: Kinds the emulated API serves; the rest (Deployment, APIService) the test does as a cluster would.
 SERVED = {"Namespace", "ServiceAccount", "Secret", "ConfigMap", "Service", "PersistentVolumeClaim", "ClusterRole",
           "ClusterRoleBinding", "Role", "RoleBinding", "ClusterKopfPeering", "KopfPeering"}  # fmt: skip
-
-
-def helm_template(*sets: str) -> list[dict[str, Any]]:
-    """What `helm install` would create, with the chart's defaults (and `sets`, if any)."""
-    argv = [HELM, "template", RELEASE, str(CHART), "-n", RELEASE_NS, *(a for s in sets for a in ("--set", s))]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def one(objs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -62,12 +52,13 @@ class Installed:
 
     def __init__(self, cluster: Cluster, cli: list[str], workdir: Path, uid: tuple[int, int] | None = None) -> None:
         self.cluster, self.cli, self.workdir = cluster, cli, workdir
-        self.objs = helm_template()
+        self.objs = chart.render(release=RELEASE, namespace=RELEASE_NS)  # `helm template`, the chart's defaults
         deployment = one(self.objs, "Deployment")
         self.sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NS}})
         cluster.apply(*(o for o in self.objs if o["kind"] in SERVED))
-        self.token = cluster.service_account_token(RELEASE_NS, self.sa)
+        self.sa_dir = workdir / "serviceaccount"
+        self.token = cluster.write_service_account_files(self.sa_dir, RELEASE_NS, self.sa)
         self.front = FrontProxy(cluster, workdir / "front-proxy")
         self._register_api_service(one(self.objs, "APIService"))
         self.pod = PodRun(
@@ -77,13 +68,12 @@ class Installed:
             workdir=workdir / "pod",
             api_host="127.0.0.1",
             api_port=cluster.port,
-            token=self.token,
-            ca_pem=Path(cluster.ca_file).read_text(),
+            service_account_dir=self.sa_dir,
             lookup=self._lookup,
             uid_override=uid,
         )
         extra = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--timeout", "900",
-                 "--label", f"{CONTAINER_PARENT_LABEL}={__import__('os').getpid()}"]  # fmt: skip
+                 "--label", f"{CONTAINER_PARENT_LABEL}={os.getpid()}"]  # fmt: skip
         self.argv = self.pod.argv(cli, IMAGE, extra)
         self.log = workdir / "operator.log"
         self._out = self.log.open("wb")
@@ -197,7 +187,9 @@ def test_the_chart_as_installed_becomes_ready_runs_archives_and_serves_history(
     expected = contextlib.ExitStack()
     try:
         installed.wait_ready()
-        assert "peering" in installed.argv[-3] or any(a.startswith("--peering=") for a in installed.argv)
+        # kopf peering as the chart turns it on, with the Pod's name as this replica's identity
+        peering = cluster.get("kopf.dev/v1", "clusterkopfpeerings", None, f"{RELEASE}-openclaw-cron-operator")
+        assert installed.pod.name in ((peering or {}).get("status") or {}), peering
         cluster.apply(command_job("installed"))
         record = wait_for(lambda: runs_of(cluster, "installed"), 90, 0.3, "the run recorded")[0]
         assert (record["result"], record["trigger"]) == ("Succeeded", "Manual"), record
@@ -211,9 +203,12 @@ def test_the_chart_as_installed_becomes_ready_runs_archives_and_serves_history(
         archived = wait_for(history, 60, 0.5, "the run in the archive")
         assert [r["runId"] for r in archived] == [record["runId"]]
 
+        # every request so far as the chart's ServiceAccount, with the token from the mounted file
+        user = f"system:serviceaccount:{RELEASE_NS}:{installed.sa}"
+        assert {c.user for c in operator_calls(cluster)} == {user}
+
         # the kubelet rotates the projected token; the old one stops working
-        new = cluster.service_account_token(RELEASE_NS, installed.sa)
-        installed.pod.write_token(new)
+        cluster.write_service_account_files(installed.sa_dir, RELEASE_NS, installed.sa)
         # the 401s of the revoked token are the point from here on (kopf meets its own at its next
         # request, perhaps only the peering patch at shutdown): announced to the harness's guard
         expected.enter_context(cluster.expect_rejections())

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import pytest
 from scenarios import NS, command_job, job_pods, patch_spec, start, status, wait_status
 
 from support import Cluster, wait_for
+from support.http import list_all
 from support.postgres import PostgresServer, pg_server
 
 __all__ = ["pg_server"]  # the session's PostgreSQL server, a fixture
@@ -54,16 +53,9 @@ def archive_env(url: str, port: int) -> dict[str, str]:
 
 
 def runs_in_archive(port: int, job: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cont = ""
-    while True:
-        url = f"http://127.0.0.1:{port}/apis/archive.cron.openclaw.io/v1alpha1/namespaces/{NS}/runs?job={job}&limit=500"
-        with urllib.request.urlopen(url + (f"&continue={cont}" if cont else ""), timeout=10) as resp:
-            page = json.loads(resp.read())
-        items += page["items"]
-        cont = page["metadata"].get("continue") or ""
-        if not cont:
-            return items
+    return list_all(
+        f"http://127.0.0.1:{port}/apis/archive.cron.openclaw.io/v1alpha1/namespaces/{NS}/runs?job={job}&limit=500"
+    )
 
 
 def plugin(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

@@ -509,7 +509,7 @@ class Cluster:
             kubeconfig = self.operator_kubeconfig(watched_namespaces(args, env or {}))
         argv = [*engine, "run", "--rm", "--name", container, "--label", f"{CONTAINER_PARENT_LABEL}={os.getpid()}"]
         argv += [*run_args, "-v", f"{kubeconfig}:/etc/kube/config:ro", "-e", "KUBECONFIG=/etc/kube/config"]
-        for key, value in (env or {}).items():
+        for key, value in {"OPENCLAW_CRON_RESYNC_SECONDS": RESYNC_SECONDS, **(env or {})}.items():
             argv += ["-e", f"{key}={value}"]
         process = ContainerProcess(
             [*argv, image, *args], self.env(), self.workdir / f"{name}.log", engine=list(engine), container=container

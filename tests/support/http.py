@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import urllib.request
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -20,3 +23,16 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+def list_all(url: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """Every item of a Kubernetes-style list endpoint (`?...`), following `metadata.continue` page by page."""
+    items: list[dict[str, Any]] = []
+    cont = ""
+    while True:
+        with urllib.request.urlopen(url + (f"&continue={cont}" if cont else ""), timeout=timeout) as resp:
+            page = json.loads(resp.read())
+        items += page["items"]
+        cont = page["metadata"].get("continue") or ""
+        if not cont:
+            return items

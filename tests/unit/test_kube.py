@@ -281,3 +281,24 @@ async def test_a_watch_event_split_across_chunks_is_read_whole() -> None:
             "timeoutSeconds": "300",
         }
     ]
+
+
+def test_credentials_that_cannot_be_read_again_are_kept_and_the_reason_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A 401, then the token file is gone (or the plugin fails): the old ones stay, and the log says why."""
+    from kubernetes import client, config
+
+    from openclaw_cron.credentials import Credentials
+
+    calls: list[int] = []
+
+    def loader(conf: Any) -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise config.ConfigException("Service token file does not exist.")
+        conf.api_key["BearerToken"] = "Bearer first"
+
+    creds = Credentials(loader=loader, clock=Clock())
+    assert isinstance(creds.conf, client.Configuration) and creds.authorization() == "Bearer first"
+    creds.reload()
+    assert creds.authorization() == "Bearer first"
+    assert "reading them again failed: Service token file does not exist." in caplog.text

@@ -31,7 +31,7 @@ def pod_run(tmp_path: Path, **kw: Any) -> PodRun:
         return None if obj is None else {k: base64.b64decode(v).decode() for k, v in obj["data"].items()}
 
     return PodRun(pod=deployment["spec"]["template"], name="ocj-abc-1", namespace="openclaw-cron-system",
-                  workdir=tmp_path, api_host="127.0.0.1", api_port=6443, token="tok", ca_pem="CA",
+                  workdir=tmp_path, api_host="127.0.0.1", api_port=6443, service_account_dir=tmp_path / "sa",
                   lookup=lookup, **kw)  # fmt: skip
 
 
@@ -40,8 +40,7 @@ def test_the_chart_pod_runs_hardened_with_the_service_account_files(tmp_path: Pa
     assert argv[argv.index("--user") + 1] == "65532:65532"
     for flag in ("--read-only", "no-new-privileges", "ALL", "KUBERNETES_SERVICE_HOST=127.0.0.1", "POD_ID=ocj-abc-1"):
         assert flag in argv, flag
-    assert f"{tmp_path}/serviceaccount:{SA_DIR}:ro" in argv
-    assert (tmp_path / "serviceaccount" / "token").read_text() == "tok"
+    assert f"{tmp_path}/sa:{SA_DIR}:ro" in argv
     assert argv[argv.index("img") + 1 :][:2] == [
         "--liveness=http://0.0.0.0:8081/healthz",
         "--peering=ocj-openclaw-cron-operator",

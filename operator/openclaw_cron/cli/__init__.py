@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
+from ..humanize import human_duration, relative
 from .alerts import alert_reason, alert_threshold, cmd_alerts
 from .backfill import cmd_backfill
 from .cluster import Cluster, Ctx
@@ -23,8 +24,6 @@ from .common import (
     EXIT_OK,
     RESULTS,
     CliError,
-    human_duration,
-    relative,
     rfc3339_ms,
     table,
     to_csv,

@@ -64,32 +64,6 @@ def parse_time(text: str | None) -> datetime | None:
         return None
 
 
-def human_duration(seconds: float) -> str:
-    """kubectl's short age style: 45s, 12m, 3h, 5d (two units while they help: 2m30s, 3h5m)."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 10:
-        return f"{m}m{s}s" if s else f"{m}m"
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 8:
-        return f"{h}h{m}m" if m else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    return f"{h // 24}d"
-
-
-def relative(when: datetime | None, now: datetime) -> str:
-    """'in 5m' for the future, '5m ago' for the past, '<none>' for no time."""
-    if when is None:
-        return "<none>"
-    delta = (when - now).total_seconds()
-    return f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(-delta)} ago"
-
-
 def rfc3339_ms(when: datetime) -> str:
     """RFC 3339 UTC with milliseconds: two run-now requests in one second still differ."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"

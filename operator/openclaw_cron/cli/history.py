@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..archive.model import CSV_FIELDS
+from ..humanize import human_duration
 from .archive import Archive, namespace_of
 from .cluster import Ctx
-from .common import EXIT_OK, dump, human_duration, table, to_csv
+from .common import EXIT_OK, dump, table, to_csv
 
 COLUMNS = ("JOB", "RUN ID", "ATTEMPT", "TRIGGER", "SCHEDULED", "DURATION", "RESULT", "REASON")
 

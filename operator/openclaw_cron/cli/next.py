@@ -6,8 +6,9 @@ from datetime import datetime
 
 from .. import naming as n
 from ..api import Schedule
+from ..humanize import relative
 from .cluster import Ctx
-from .common import EXIT_FAILURE, EXIT_OK, CliError, dump, parse_time, relative, table
+from .common import EXIT_FAILURE, EXIT_OK, CliError, dump, parse_time, table
 
 
 def _zone_label(tz: str) -> str:

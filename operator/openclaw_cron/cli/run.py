@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import naming as n
+from ..humanize import human_duration
 from .cluster import Cluster, Ctx
-from .common import EXIT_FAILURE, EXIT_OK, SINGULAR_REF, human_duration, parse_time, rfc3339_ms, status_of
+from .common import EXIT_FAILURE, EXIT_OK, SINGULAR_REF, parse_time, rfc3339_ms, status_of
 
 
 def cmd_run(ctx: Ctx) -> int:

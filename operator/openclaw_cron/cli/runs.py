@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..humanize import human_duration
 from .cluster import Ctx
-from .common import EXIT_OK, dump, human_duration, status_of, table, to_csv
+from .common import EXIT_OK, dump, status_of, table, to_csv
 
 
 def run_rows(job: Mapping[str, Any], result: str | None, limit: int | None) -> list[dict[str, Any]]:

@@ -6,9 +6,10 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..humanize import run_duration
 from .archive import Archive, namespace_of
 from .cluster import Ctx
-from .common import EXIT_OK, dump, human_duration, table, to_csv
+from .common import EXIT_OK, dump, table, to_csv
 
 #: Runs that never started (held back or missed) count neither as success nor failure.
 NOT_RUN = ("Skipped", "Missed")
@@ -62,10 +63,6 @@ def summarize(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _dur(value: float | None) -> str:
-    return "<none>" if value is None else human_duration(value) if value >= 1 else f"{value:.2f}s"
-
-
 def cmd_archive_summary(ctx: Ctx) -> int:
     a = ctx.args
     namespace = None if a.all_namespaces else namespace_of(ctx)
@@ -88,7 +85,14 @@ def cmd_archive_summary(ctx: Ctx) -> int:
     for r in rows:
         rate = "<none>" if r["successRate"] is None else f"{r['successRate'] * 100:.1f}%"
         fail = f"{r['lastFailureTime']} ({r['lastFailureReason']})" if r["lastFailureTime"] else "<none>"
-        row: list[object] = [r["job"], r["runs"], rate, _dur(r["p50Seconds"]), _dur(r["p95Seconds"]), fail]
+        row: list[object] = [
+            r["job"],
+            r["runs"],
+            rate,
+            run_duration(r["p50Seconds"]),
+            run_duration(r["p95Seconds"]),
+            fail,
+        ]
         out.append([r["namespace"], *row] if namespace is None else row)
     ctx.out.write(table(headers, out))
     return EXIT_OK

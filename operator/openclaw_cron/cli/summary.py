@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..humanize import relative
 from .cluster import Ctx
-from .common import EXIT_OK, CliError, dump, parse_time, relative, status_of, table
+from .common import EXIT_OK, CliError, dump, parse_time, status_of, table
 
 
 def summary_rows(

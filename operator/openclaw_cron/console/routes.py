@@ -37,6 +37,7 @@ from ..archive.model import Query, RunEntry
 from ..archive.server import BASE, GUARD, TRIGGERS, BadRequest, parse_instant, parse_run_name, run_name
 from ..archive.sql import SqlStore
 from ..archive.store import StoreError
+from ..humanize import relative, run_duration
 from ..orchestration.backfill import ANNOTATION as BACKFILL_ANNOTATION
 from ..orchestration.pause import ANNOTATION as RESUME_ANNOTATION
 from . import charts, queries
@@ -93,33 +94,11 @@ def _iso(when: datetime | None) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}m"
-    return f"{seconds / 3600:.1f}h"
+    return run_duration(seconds, none="—")
 
 
 def _relative(when: datetime | None, now: datetime) -> str:
-    if when is None:
-        return "—"
-    delta = (when - now).total_seconds()
-    ahead = delta >= 0
-    s = abs(delta)
-    text = (
-        f"{s:.0f}s"
-        if s < 90
-        else f"{s / 60:.0f}m"
-        if s < 5400
-        else f"{s / 3600:.1f}h"
-        if s < 172800
-        else f"{s / 86400:.1f}d"
-    )
-    return f"in {text}" if ahead else f"{text} ago"
+    return relative(when, now, none="—")
 
 
 def _rate(value: float | None) -> str:

@@ -85,11 +85,17 @@
     patch(form.closest("section.actions"), "backfill", form);
   });
 
-  function units(s) {
-    if (s < 90) { return Math.round(s) + "s"; }
-    if (s < 5400) { return Math.round(s / 60) + "m"; }
-    if (s < 172800) { return (s / 3600).toFixed(1) + "h"; }
-    return (s / 86400).toFixed(1) + "d";
+  // humanize.human_duration's style (kubectl's ages), so a countdown reads as the server rendered it
+  function units(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    if (s < 60) { return s + "s"; }
+    var m = Math.floor(s / 60); s = s % 60;
+    if (m < 10) { return s ? m + "m" + s + "s" : m + "m"; }
+    if (m < 60) { return m + "m"; }
+    var h = Math.floor(m / 60); m = m % 60;
+    if (h < 8) { return m ? h + "h" + m + "m" : h + "h"; }
+    if (h < 48) { return h + "h"; }
+    return Math.floor(h / 24) + "d";
   }
 
   function tick() {
