@@ -56,10 +56,11 @@ test-browser:  ## the console in Debian's headless chromium (Playwright); skips,
 test-e2e:  ## against the cluster in KUBECONFIG (skipped when there is none)
 	$(PYTEST) tests/e2e -q -rs || [ $$? -eq 5 ]  # 5: nothing collected (no cluster)
 
-lint:  ## ruff + mypy --strict
+lint:  ## ruff + mypy --strict + the import contracts (.importlinter: layers point down, no cycles)
 	$(PY) -m ruff check operator tests hack
 	$(PY) -m ruff format --check operator tests hack
 	$(PY) -m mypy operator/openclaw_cron
+	cd operator && $(CURDIR)/$(VENV)/bin/lint-imports --config $(CURDIR)/.importlinter --no-cache
 
 crds:  ## generate crds/ and the chart's copy from the pydantic models
 	$(PY) -m openclaw_cron.crd crds/cron.openclaw.io_openclawcronjobs.yaml $(CHART)/crds/cron.openclaw.io_openclawcronjobs.yaml

@@ -23,7 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "operator"))
 
 from openclaw_cron.archive.model import Query, RunEntry
-from openclaw_cron.archive.store import Store, iterate, open_store, redact
+from openclaw_cron.archive.open import open_store
+from openclaw_cron.archive.store import Store, iterate, redact
 
 NAMESPACES = 10
 DAYS = 30

@@ -31,6 +31,7 @@ from . import collector, metrics
 from . import naming as n
 from .api import GROUP, PLURAL, VERSION
 from .archive.service import ArchiveService
+from .console import mount_for
 from .credentials import REFRESH_SECONDS
 from .informer import PodInformer
 from .kube import Kube
@@ -123,7 +124,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: An
     sched.paused = kopf_paused()
     memo["scheduler"] = sched
     if ours.archive_url:
-        archive = ArchiveService(ours, kube, sched.wake, jobs=sched.view)
+        archive = ArchiveService(ours, kube, sched.wake, mount=mount_for(sched.view, kube, ours.default_tz))
         rt.archive_pending = True  # finished Pods are kept until the store holds them
 
         def ready(recorder: Any) -> None:

@@ -21,6 +21,8 @@ LABEL_TRIGGER = f"{GROUP}/trigger"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 ANNOTATION_SCHEDULED_TIME = f"{GROUP}/scheduled-time"
 ANNOTATION_RUN_NOW = f"{GROUP}/run-now"
+ANNOTATION_RESUME = f"{GROUP}/resume"  # a new value resumes a paused job (orchestration/pause.py)
+ANNOTATION_BACKFILL = f"{GROUP}/backfill"  # a backfill request (orchestration/backfill.py)
 ANNOTATION_JOB_NAME = f"{GROUP}/job-name"  # the full name when the label had to be shortened
 
 #: Environment contract between a run Pod and `openclaw-cron-runner`.

@@ -1,6 +1,6 @@
 """The reconciler: one job's world (resource + owned Pods + clock) → a plan.
 
-Pure: no API calls, no clock reads. The scheduler (`scheduler.py`) feeds it the live
+Pure: no API calls, no clock reads. The scheduler (`scheduler/`) feeds it the live
 resource, the run Pods from kopf's index and `now`, then applies the plan in a safe order:
 create Pods → patch status → delete Pods → events. Every step is idempotent, so an
 operator that stops anywhere in between finds the same world on restart:
@@ -27,22 +27,25 @@ from . import notify
 from . import schedule as sched
 from .api import (
     ActiveRun,
+    BackfillStatus,
     Condition,
     Counters,
     OpenClawCronJobSpec,
     OpenClawCronJobStatus,
+    PauseStatus,
     PendingRun,
     RunRecord,
     State,
     Trigger,
 )
+from .job import JobView
 from .orchestration import backfill as bf
 from .orchestration import conditions as cond
 from .orchestration import dependencies as deps
 from .orchestration import escalation, pause
 from .orchestration.inputs import OrchestrationInputs
 from .orchestration.verdict import Verdict
-from .pods import JobRef, PodView, Start
+from .pods import PodView, Start
 from .settings import Settings
 from .status import MAX_MESSAGE_BYTES, Outcome, pod_outcome, record, set_condition, truncate
 from .validation import FieldError, validate
@@ -59,21 +62,6 @@ BACKFILL_BURST = 10
 #: A slot that came due before its ConfigMap/Secret/HTTP conditions were read waits (Waiting) for
 #: a pass that reads them: that pass comes at once, not at the wait's end (docs/wakes.md).
 NOT_READ_RECHECK = timedelta(milliseconds=100)
-
-
-@dataclass(frozen=True)
-class JobView:
-    """The resource as the reconciler sees it."""
-
-    ref: JobRef
-    generation: int
-    created: datetime
-    spec: dict[str, Any]
-    status: dict[str, Any]
-    run_now: str | None = None
-    #: The `cron.openclaw.io/resume` and `cron.openclaw.io/backfill` annotation values.
-    resume: str | None = None
-    backfill: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +188,27 @@ class _Work:
         self.free = ctx.global_free
         #: Runs on record (history and missed slots): never started or counted again.
         self.recorded: set[str] = {r.run_id for r in status.recent_runs}
+        self.status = status
+        # what the steps of reconcile() find, for the steps after them
+        self.spec: OpenClawCronJobSpec | None = None
+        self.errors: list[FieldError] = []
+        self.valid = False
+        self.suspended = False
+        self.clock: sched.JobClock | None = None
+        self.described = status.schedule
+        self.completed = False
+        self.paused: PauseStatus | None = status.paused
+        self.pause_message = ""
+        self.last_resume = status.last_resume
+        self.failures_at_resume = status.failures_at_resume
+        self.backfill: BackfillStatus | None = status.backfill
+        self.next_run: datetime | None = None
+        self.escalation_wake: datetime | None = None
+
+    @property
+    def held(self) -> bool:
+        """Suspended or paused: no scheduled runs start (manual runs and retries still do)."""
+        return self.suspended or self.paused is not None
 
     # -- bookkeeping ----------------------------------------------------------------
     def event(self, type_: str, reason: str, message: str) -> None:
@@ -710,17 +719,31 @@ def _prune(w: _Work, pods: list[PodView], spec: OpenClawCronJobSpec | None) -> N
 
 
 def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
-    """Decide what to start, stop, record and when to look again."""
-    now = ctx.now
-    status = parse_status(job.status)
-    w = _Work(job, ctx, status)
+    """Decide what to start, stop, record and when to look again: the steps, in the order they run."""
+    w = _Work(job, ctx, parse_status(job.status))
+    _check_spec(w)  # 1. the spec, parsed and validated (cached per distinct spec)
+    mine = [p for p in pods if p.owner_uid == job.ref.uid]
+    _adopt(w, mine)  # 2. Pods that exist but are not on record yet
+    _follow(w, {(p.run_id, p.attempt): p for p in mine}, w.spec)  # 3. attempts that ended
+    _pause_or_resume(w)  # 4. the failure policy
+    _start_runs(w)  # 5. retries, queued, due, dependency-triggered, backfill and manual runs
+    _delete_after_run(w)  # 6. deleteAfterRun
+    _prune(w, mine, w.spec)  # 7. finished Pods beyond the history limits
+    _new_status(w)  # 8. state, conditions, escalation: the new status
+    _next_look(w, mine)  # 9. when to look again
+    return w.plan
+
+
+def _check_spec(w: _Work) -> None:
+    """Parse and validate the spec (with the namespace's dependency graph when it has dependsOn)."""
+    job, ctx = w.job, w.ctx
     inputs = ctx.orchestration
     graph = (
         tuple(sorted(inputs.graph.items()))
         if inputs is not None and inputs.jobs and isinstance(job.spec.get("dependsOn"), dict)
         else None
     )
-    spec, spec_errors = _checked_spec(
+    w.spec, spec_errors = _checked_spec(
         json.dumps(job.spec, sort_keys=True),
         ctx.settings.default_tz,
         job.created,
@@ -728,117 +751,110 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         tuple(ctx.settings.http_condition_hosts),
         graph,
     )
-    errors = [*spec_errors, *ctx.extra_errors]
-    valid = spec is not None and not errors
-    mine = [p for p in pods if p.owner_uid == job.ref.uid]
-    by_key = {(p.run_id, p.attempt): p for p in mine}
+    w.errors = [*spec_errors, *ctx.extra_errors]
+    w.valid = w.spec is not None and not w.errors
+    w.suspended = bool(w.spec and w.spec.suspend)
 
-    _adopt(w, mine)
-    _follow(w, by_key, spec)
 
-    clock: sched.JobClock | None = None
-    completed = False
-    suspended = bool(spec and spec.suspend)
-    described = status.schedule
-    paused_state = status.paused
-    last_resume = status.last_resume
-    failures_at_resume = status.failures_at_resume
-    backfill_state = status.backfill
-    pause_message = ""
-    if spec is not None and valid:
-        decision = pause.decide(
-            spec.failure_policy,
-            consecutive=w.consecutive,
-            paused=status.paused,
-            failures_at_resume=status.failures_at_resume,
-            generation=job.generation,
-            resume=job.resume,
-            last_resume=status.last_resume,
-            now=now,
-        )
-        paused_state, last_resume, failures_at_resume = (
-            decision.paused,
-            decision.last_resume,
-            decision.failures_at_resume,
-        )
-        if decision.change == "Paused":
-            pause_message = decision.message
-            w.event("Warning", "Paused", decision.message)
-        elif decision.change == "Resumed":
-            w.event("Normal", "Resumed", decision.message)
-    held = suspended or paused_state is not None
-    if spec is not None and valid:
-        if spec.schedule is not None:
-            clock = sched.JobClock(
-                schedule=spec.schedule, created=job.created, uid=job.ref.uid, default_tz=ctx.settings.default_tz
-            )
-            described = sched.describe(spec.schedule, ctx.settings.default_tz)
-        else:
-            described = deps.describe(spec.depends_on) if spec.depends_on else None
-        schedule_changed = status.schedule is not None and status.schedule != described
-        _waiting(w, spec, held)
-        _drain_pending(w, spec, held)
-        if not held and clock is not None:
-            _due(w, spec, clock, schedule_changed)
-        elif not held and spec.depends_on is not None:
-            _dependency_trigger(w, spec)
-        elif w.last_slot is None:
-            w.last_slot = job.created
-        backfill_state = _backfill(w, spec, clock, status.backfill)
-        # run-now: a new annotation value is one manual run
-        if job.run_now and job.run_now != w.last_manual:
+def _pause_or_resume(w: _Work) -> None:
+    """Pause after too many consecutive failures, resume on a new resume annotation (orchestration.pause)."""
+    spec, status = w.spec, w.status
+    if spec is None or not w.valid:
+        return
+    decision = pause.decide(
+        spec.failure_policy,
+        consecutive=w.consecutive,
+        paused=status.paused,
+        failures_at_resume=status.failures_at_resume,
+        generation=w.job.generation,
+        resume=w.job.resume,
+        last_resume=status.last_resume,
+        now=w.now,
+    )
+    w.paused, w.last_resume, w.failures_at_resume = decision.paused, decision.last_resume, decision.failures_at_resume
+    if decision.change == "Paused":
+        w.pause_message = decision.message
+        w.event("Warning", "Paused", decision.message)
+    elif decision.change == "Resumed":
+        w.event("Normal", "Resumed", decision.message)
+
+
+def _start_runs(w: _Work) -> None:
+    """Every way a run starts, in order: waiting and pending ones, due slots, backfill, run-now."""
+    spec, job = w.spec, w.job
+    if spec is None or not w.valid:
+        if job.run_now and job.run_now != w.last_manual:  # a run-now on an invalid spec is Skipped
             w.last_manual = job.run_now
-            when = now.replace(microsecond=0)
+            when = w.now.replace(microsecond=0)
             run_id = n.run_id(job.ref.name, when, n.manual_tag(job.run_now))
-            _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual", manual_value=job.run_now))
-        completed = (
-            clock is not None
-            and clock.schedule.kind == "at"
-            and w.last_slot is not None
-            and sched.next_after(clock, w.last_slot) is None
-            and not w.active
-            and not w.pending
+            _skip(w, run_id, "Manual", when, "InvalidSpec", "the spec is invalid; fix it first", spec)
+        return
+    held = w.held
+    if spec.schedule is not None:
+        w.clock = sched.JobClock(
+            schedule=spec.schedule, created=job.created, uid=job.ref.uid, default_tz=w.ctx.settings.default_tz
         )
-    elif job.run_now and job.run_now != w.last_manual:
+        w.described = sched.describe(spec.schedule, w.ctx.settings.default_tz)
+    else:
+        w.described = deps.describe(spec.depends_on) if spec.depends_on else None
+    schedule_changed = w.status.schedule is not None and w.status.schedule != w.described
+    _waiting(w, spec, held)
+    _drain_pending(w, spec, held)
+    if not held and w.clock is not None:
+        _due(w, spec, w.clock, schedule_changed)
+    elif not held and spec.depends_on is not None:
+        _dependency_trigger(w, spec)
+    elif w.last_slot is None:
+        w.last_slot = job.created
+    w.backfill = _backfill(w, spec, w.clock, w.status.backfill)
+    if job.run_now and job.run_now != w.last_manual:  # a new annotation value is one manual run
         w.last_manual = job.run_now
-        when = now.replace(microsecond=0)
+        when = w.now.replace(microsecond=0)
         run_id = n.run_id(job.ref.name, when, n.manual_tag(job.run_now))
-        _skip(w, run_id, "Manual", when, "InvalidSpec", "the spec is invalid; fix it first", spec)
+        _admit(w, spec, Start(run_id=run_id, scheduled=when, attempt=1, trigger="Manual", manual_value=job.run_now))
+    w.completed = (
+        w.clock is not None
+        and w.clock.schedule.kind == "at"
+        and w.last_slot is not None
+        and sched.next_after(w.clock, w.last_slot) is None
+        and not w.active
+        and not w.pending
+    )
 
-    if spec is not None and any(r.result == "Succeeded" for r in w.plan.finished) and spec.effective_delete_after_run:
+
+def _delete_after_run(w: _Work) -> None:
+    """A job with deleteAfterRun goes once a run succeeded."""
+    if (
+        w.spec is not None
+        and w.spec.effective_delete_after_run
+        and any(r.result == "Succeeded" for r in w.plan.finished)
+    ):
         w.plan.delete_job = True
 
-    _prune(w, mine, spec)
 
-    # -- status -------------------------------------------------------------------
-    next_run: datetime | None = None
-    if clock is not None and not held and not completed:
-        next_run = sched.next_after(clock, max(now, w.last_slot or now))
-    state: State
-    if not valid:
-        state = "Invalid"
-    elif w.active:
-        state = "Running"
-    elif completed:
-        state = "Completed"
-    elif paused_state is not None:
-        state = "Paused"
-    elif suspended:
-        state = "Suspended"
-    else:
-        state = "Scheduled"
+def _state(w: _Work) -> State:
+    """The one-word state `kubectl get` shows."""
+    if not w.valid:
+        return "Invalid"
+    if w.active:
+        return "Running"
+    if w.completed:
+        return "Completed"
+    if w.paused is not None:
+        return "Paused"
+    return "Suspended" if w.suspended else "Scheduled"
 
-    limit = spec.history.status_limit if spec else 10
-    recent = (list(reversed(w.records)) + list(status.recent_runs))[:limit]
-    threshold = spec.notify.alert_after_consecutive_failures if spec and spec.notify else DEFAULT_ALERT_THRESHOLD
+
+def _conditions(w: _Work, state: State, next_run: datetime | None, threshold: int) -> list[Condition]:
+    """Ready, Healthy and Paused, each changed only when its status, reason or message changes."""
+    status, now, gen, spec = w.status, w.now, w.job.generation, w.spec
     conds: list[Condition] = list(status.conditions)
-    gen = job.generation
-    if valid:
+    if w.valid:
         ready_reason = {"Completed": "Completed", "Suspended": "Suspended", "Paused": "Paused"}.get(state, "Scheduled")
         ready_msg = f"next run {n.rfc3339(next_run)}" if next_run else f"job is {state.lower()}"
         conds = set_condition(conds, "Ready", True, ready_reason, ready_msg, now=now, generation=gen)
     else:
-        message = "; ".join(str(e) for e in errors) or "spec could not be read"
+        message = "; ".join(str(e) for e in w.errors) or "spec could not be read"
         old = next((c for c in status.conditions if c.type == "Ready"), None)
         if old is None or old.message != message or old.observed_generation != gen:
             w.event("Warning", "InvalidSpec", truncate(message, 1024) or message)
@@ -865,16 +881,15 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             now=now,
             generation=gen,
         )
-
-    if paused_state is not None:
+    if w.paused is not None:
         conds = set_condition(
             conds,
             "Paused",
             True,
             "ConsecutiveFailures",
-            pause_message
+            w.pause_message
             or next((c.message for c in status.conditions if c.type == "Paused" and c.status == "True"), "")
-            or f"paused after {paused_state.consecutive_failures} consecutive failed runs",
+            or f"paused after {w.paused.consecutive_failures} consecutive failed runs",
             now=now,
             generation=gen,
         )
@@ -889,14 +904,26 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
             now=now,
             generation=gen,
         )
-    escalation_state, escalation_wake = _escalate(w, spec, status.escalation, threshold)
+    return conds
 
+
+def _new_status(w: _Work) -> None:
+    """The new status: state, next run, counters, runs, conditions, and the escalation step."""
+    spec, status = w.spec, w.status
+    if w.clock is not None and not w.held and not w.completed:
+        w.next_run = sched.next_after(w.clock, max(w.now, w.last_slot or w.now))
+    state = _state(w)
+    limit = spec.history.status_limit if spec else 10
+    recent = (list(reversed(w.records)) + list(status.recent_runs))[:limit]
+    threshold = spec.notify.alert_after_consecutive_failures if spec and spec.notify else DEFAULT_ALERT_THRESHOLD
+    conds = _conditions(w, state, w.next_run, threshold)
+    escalation_state, w.escalation_wake = _escalate(w, spec, status.escalation, threshold)
     new_status = OpenClawCronJobStatus(
-        observed_generation=gen,
+        observed_generation=w.job.generation,
         conditions=conds,
-        schedule=described,
+        schedule=w.described,
         state=state,
-        next_run_time=n.rfc3339(next_run) if next_run else None,
+        next_run_time=n.rfc3339(w.next_run) if w.next_run else None,
         last_schedule_time=w.last_schedule,
         last_successful_time=w.last_success,
         last_run_result=w.last_result,
@@ -908,30 +935,33 @@ def reconcile(job: JobView, pods: list[PodView], ctx: Context) -> Plan:
         last_manual_run=w.last_manual,
         last_slot=n.rfc3339(w.last_slot) if w.last_slot else None,
         alerting=w.alerting,
-        paused=paused_state,
-        last_resume=last_resume,
-        failures_at_resume=failures_at_resume,
-        backfill=backfill_state,
+        paused=w.paused,
+        last_resume=w.last_resume,
+        failures_at_resume=w.failures_at_resume,
+        backfill=w.backfill,
         escalation=escalation_state,
     )
     w.plan.status = new_status.model_dump(by_alias=True, exclude_none=True, mode="json")
     w.plan.spec = spec
 
-    # -- when to look again ----------------------------------------------------------
-    resync_at = now + timedelta(seconds=ctx.settings.resync_seconds)
+
+def _next_look(w: _Work, pods: list[PodView]) -> None:
+    """The earliest of: next slot, pending runs, condition re-reads, escalation, Pod deadlines, resync."""
+    settings, spec = w.ctx.settings, w.spec
+    resync_at = w.now + timedelta(seconds=settings.resync_seconds)
     wakes: list[datetime] = [resync_at]
-    if next_run:
-        wakes.append(next_run)
+    if w.next_run:
+        wakes.append(w.next_run)
     wakes += [n.parse_time(p.not_before) for p in w.pending]
     wakes += _condition_rechecks(w, spec)
-    if escalation_wake is not None:
-        wakes.append(escalation_wake)
+    if w.escalation_wake is not None:
+        wakes.append(w.escalation_wake)
+    by_key = {(p.run_id, p.attempt): p for p in pods}
     for act in w.active:
         pod = by_key.get((act.run_id, act.attempt))
         if pod and pod.phase == "Pending" and pod.created:
-            wakes.append(pod.created + timedelta(seconds=ctx.settings.start_timeout_seconds, milliseconds=100))
+            wakes.append(pod.created + timedelta(seconds=settings.start_timeout_seconds, milliseconds=100))
         elif pod and pod.start_time and spec:
             wakes.append(pod.start_time + timedelta(seconds=spec.timeout_seconds) + DEADLINE_GRACE)
     w.plan.wake_at = min(wakes)
     w.plan.resync = all(when >= resync_at for when in wakes)
-    return w.plan

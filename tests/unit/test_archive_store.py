@@ -17,6 +17,7 @@ import pytest
 
 from openclaw_cron.archive import schema
 from openclaw_cron.archive.model import Query, RunEntry
+from openclaw_cron.archive.open import open_store
 from openclaw_cron.archive.sql import SqlStore
 from openclaw_cron.archive.store import (
     MAX_QUERY_LIMIT,
@@ -24,7 +25,6 @@ from openclaw_cron.archive.store import (
     InvalidQuery,
     StoreError,
     iterate,
-    open_store,
     redact,
 )
 from support.postgres import PostgresServer, free_port, pg_server

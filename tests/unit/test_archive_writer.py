@@ -19,8 +19,9 @@ import pytest
 
 from openclaw_cron import metrics
 from openclaw_cron.archive.model import Query, RunEntry
+from openclaw_cron.archive.open import open_store
 from openclaw_cron.archive.sqlite import SqliteStore
-from openclaw_cron.archive.store import Store, StoreError, iterate, open_store
+from openclaw_cron.archive.store import Store, StoreError, iterate
 from openclaw_cron.archive.writer import ArchiveWriter, WriterSettings
 from support.postgres import PostgresServer, pg_server
 

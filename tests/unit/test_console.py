@@ -23,10 +23,11 @@ import support
 from openclaw_cron import schedule as sched
 from openclaw_cron.api import Schedule
 from openclaw_cron.archive.model import Query, RunEntry
+from openclaw_cron.archive.open import open_store
 from openclaw_cron.archive.server import ArchiveServerSettings, Runner, entry_json, start_server
 from openclaw_cron.archive.sql import SqlStore
 from openclaw_cron.archive.sqlite import SqliteStore
-from openclaw_cron.archive.store import iterate, open_store
+from openclaw_cron.archive.store import iterate
 from openclaw_cron.cli.stats import summarize
 from openclaw_cron.console import Console, queries
 from openclaw_cron.console.jobs import job_row, schedule_words, spec_words

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from openclaw_cron.pods import PodView
 from openclaw_cron.reconcile import Event, Plan
-from openclaw_cron.scheduler import compact, newer, prune_batches, quiet, status_patch
+from openclaw_cron.scheduler.state import compact, newer
+from openclaw_cron.scheduler.writes import prune_batches, quiet, status_patch
 
 
 def test_status_patch_sends_changes_and_nulls_for_removed_keys() -> None:

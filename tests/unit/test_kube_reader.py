@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from openclaw_cron.kube import Kube
-from openclaw_cron.orchestration.kube_reader import KubeReader
+from openclaw_cron.scheduler.kube_reader import KubeReader
 
 support = pytest.importorskip("support", reason="tests/support (the emulated API server) is missing")
 

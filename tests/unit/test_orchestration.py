@@ -19,6 +19,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from openclaw_cron import naming as n
 from openclaw_cron.api import DependsOn, EscalationStatus, Notify, RunCondition
+from openclaw_cron.job import JobView
 from openclaw_cron.orchestration import (
     JobSummary,
     OrchestrationInputs,
@@ -30,7 +31,7 @@ from openclaw_cron.orchestration import (
 from openclaw_cron.orchestration import conditions as cond
 from openclaw_cron.orchestration import dependencies as deps
 from openclaw_cron.pods import JobRef, pod_view, render_pod
-from openclaw_cron.reconcile import Context, JobView, Plan, parse_spec, reconcile
+from openclaw_cron.reconcile import Context, Plan, parse_spec, reconcile
 from openclaw_cron.settings import Settings
 from support.http import serving
 
@@ -541,20 +542,24 @@ def test_describe_names_the_mode(mode: str) -> None:
     assert deps.describe(dep("a", "b", mode=mode)) == f"after a, b ({mode})"
 
 
-# --- the scheduler's side (orchestration.wiring) ------------------------------------------
+# --- the scheduler's side (scheduler/orchestration.py) ------------------------------------
 
 
-def test_wiring_view_fields_and_who_to_wake() -> None:
+def test_job_view_reads_the_orchestration_annotations() -> None:
+    from openclaw_cron.job import job_view
+
+    meta = {"name": "j", "annotations": {"cron.openclaw.io/resume": "r1", "cron.openclaw.io/backfill": "{}", "x": "y"}}
+    view = job_view({"metadata": meta}, T0)
+    assert (view.resume, view.backfill, view.created) == ("r1", "{}", T0)
+    bare = job_view({"metadata": {"name": "j"}}, T0)
+    assert (bare.resume, bare.backfill) == (None, None)
+
+
+def test_wiring_who_to_wake() -> None:
     from kubernetes.client import Configuration
 
     from openclaw_cron.kube import Kube
-    from openclaw_cron.orchestration.wiring import Orchestration, view_fields
-
-    assert view_fields({"cron.openclaw.io/resume": "r1", "cron.openclaw.io/backfill": "{}", "x": "y"}) == {
-        "resume": "r1",
-        "backfill": "{}",
-    }
-    assert view_fields(None) == {"resume": None, "backfill": None}
+    from openclaw_cron.scheduler.orchestration import Orchestration
 
     def body(ns: str, name: str, *needs: str) -> dict[str, Any]:
         spec = {"dependsOn": {"jobs": list(needs)}} if needs else {}

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from openclaw_cron import naming as n
+from openclaw_cron.job import JobView
 from openclaw_cron.pods import JobRef, PodView, pod_view, render_pod
-from openclaw_cron.reconcile import Context, JobView, Plan, reconcile
+from openclaw_cron.reconcile import Context, Plan, reconcile
 from openclaw_cron.settings import Settings
 from openclaw_cron.validation import FieldError
 

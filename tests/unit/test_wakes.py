@@ -16,7 +16,7 @@ from openclaw_cron import naming as n
 from openclaw_cron.orchestration.inputs import JobSummary, OrchestrationInputs, RunSummary
 from openclaw_cron.pods import PodStore, Start, pod_view, render_pod
 from openclaw_cron.reconcile import Context, Plan, parse_spec, reconcile
-from openclaw_cron.scheduler import corrections, status_patch
+from openclaw_cron.scheduler.writes import corrections, status_patch
 
 COMMAND = {"kind": "command", "image": "busybox:1.36", "command": ["true"]}
 

@@ -48,6 +48,8 @@ from .store import MAX_QUERY_LIMIT, InvalidQuery, Store, StoreError
 logger = logging.getLogger(__name__)
 
 GROUP_VERSION = f"{GROUP}/{VERSION}"
+#: Adds routes to a listener's app (the console), under the same guard as the archive API.
+Mount = Callable[[web.Application], None]
 BASE = f"/apis/{GROUP}/{VERSION}"
 TRIGGERS = ("Schedule", "Manual", "CatchUp", "Retry", "Dependency", "Backfill")
 DEFAULT_LIMIT = 100
@@ -433,7 +435,7 @@ class ArchiveApi:
         self.store = store
         self.clock = clock
 
-    def app(self, guard: Guard, mount: Callable[[web.Application], None] | None = None) -> web.Application:
+    def app(self, guard: Guard, mount: Mount | None = None) -> web.Application:
         """The routes; `mount` adds more under the group (the console) before the catch-all 404."""
         app = web.Application()
         app[GUARD] = guard
@@ -605,7 +607,7 @@ async def start_server(
     api: ApiRequester | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
-    mount: Callable[[web.Application], None] | None = None,
+    mount: Mount | None = None,
 ) -> Runner:
     """Start the listeners. The aggregated (TLS) one needs `api` (the operator's API client) and a certificate.
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
-from urllib.parse import quote
 
 from ..kube import Kube
 from ..settings import Settings
+from .open import open_store
 from .recorder import Recorder
-from .server import ArchiveServerSettings, Runner, start_server
-from .store import Store, StoreError, open_store, redact
+from .server import ArchiveServerSettings, Mount, Runner, start_server
+from .store import Store, StoreError, redact
 from .writer import ArchiveWriter, WriterSettings
 
 log = logging.getLogger(__name__)
@@ -36,13 +35,13 @@ class ArchiveService:
         settings: Settings,
         kube: Kube,
         wake: Callable[[str], None],
-        jobs: Callable[[str | None], Iterable[Mapping[str, Any]]] | None = None,
+        mount: Callable[[Store], Mount | None] | None = None,
     ) -> None:
         self.settings = settings
         self.kube = kube
         self.wake = wake
-        #: The operator's view of the jobs (the scheduler's), for the console; None: no console.
-        self.jobs = jobs
+        #: More routes over the open store (the console, which the archive never imports); None: none.
+        self.mount = mount
         self.server_settings = ArchiveServerSettings.from_env()
         self.store: Store | None = None
         self.recorder: Recorder | None = None
@@ -76,32 +75,12 @@ class ArchiveService:
         )
         await recorder.start()
         self.store, self.recorder = store, recorder
-        self.server = await start_server(self.server_settings, store, api=self.kube, mount=self._console(store))
+        self.server = await start_server(
+            self.server_settings, store, api=self.kube, mount=self.mount(store) if self.mount else None
+        )
         log.info("archive: store %s open; read API on %s", redact(s.archive_url), self.server.ports or "no port")
         self.on_ready(recorder)
         return True
-
-    def _console(self, store: Store) -> Callable[[Any], None] | None:
-        """The console's routes over this store (both SQL stores serve it), or None without a jobs view."""
-        from ..console import Console
-        from .sql import SqlStore
-
-        if self.jobs is None or not isinstance(store, SqlStore):
-            return None
-        console = Console(store, self.jobs, self._events, default_tz=self.settings.default_tz)
-        return console.mount
-
-    async def _events(self, namespace: str, name: str) -> list[Mapping[str, Any]]:
-        """A job's Events, read with the operator's client (the console asked RBAC for the user first)."""
-        selector = f"involvedObject.name={name},involvedObject.kind=OpenClawCronJob"
-        answer = await self.kube.request(
-            "GET",
-            f"/api/v1/namespaces/{quote(namespace, safe='')}/events",
-            operation="events.list",
-            query={"fieldSelector": selector, "limit": "200"},
-        )
-        items: list[Mapping[str, Any]] = (answer or {}).get("items") or []
-        return items
 
     async def _keep_opening(self) -> None:
         opened = False

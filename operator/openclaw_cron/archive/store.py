@@ -1,4 +1,7 @@
-"""The archive's storage interface, and choosing a store from a URL.
+"""The archive's storage interface: what every driver implements, and the errors it raises.
+
+Opening a store from a URL (which needs the drivers) lives in open.py, so this interface never
+imports its own implementations.
 
 Methods are synchronous (sqlite3 and psycopg are blocking); async callers run them in a thread,
 so a slow store never holds the event loop.
@@ -93,23 +96,3 @@ def redact(url: str) -> str:
             url = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
     # key=value DSNs and query parameters: password=..., also inside the URL's query string.
     return re.sub(r"(password\s*=\s*)('[^']*'|[^\s&]+)", r"\1***", url, flags=re.IGNORECASE)
-
-
-def open_store(url: str) -> Store:
-    """Open (and migrate) the store `url` names.
-
-    `sqlite:///abs/path/file.db` (everything after `sqlite://` is the path; `sqlite://:memory:`
-    is a private in-memory database), or a PostgreSQL DSN `postgresql://user:pw@host/db?...`.
-    """
-    if url.startswith("sqlite://"):
-        from .sqlite import SqliteStore
-
-        path = url[len("sqlite://") :]
-        if path in ("/:memory:", ""):
-            path = ":memory:"
-        return SqliteStore(path)
-    if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStore
-
-        return PostgresStore(url)
-    raise ValueError(f"archive store URL {redact(url)!r}: expected sqlite:///path/file.db or postgresql://...")

@@ -14,7 +14,6 @@ import time
 from datetime import datetime
 
 from .. import naming as n
-from ..orchestration import backfill as bf
 from ..schedule import parse_instant
 from ..validation import validate_backfill
 from .cluster import Ctx
@@ -59,12 +58,12 @@ def cmd_backfill(ctx: Ctx) -> int:
         return EXIT_ERROR
     rid = json.loads(text)["id"]
     current = status_of(job).get("backfill") or {}
-    if (meta.get("annotations") or {}).get(bf.ANNOTATION) == text or current.get("id") == rid:
+    if (meta.get("annotations") or {}).get(n.ANNOTATION_BACKFILL) == text or current.get("id") == rid:
         print(f"{SINGULAR_REF}/{a.name} backfill {rid} already requested (each slot runs once)", file=ctx.out)
         if current.get("id") == rid:
             print(progress(current), file=ctx.out)
     else:
-        cluster.merge_patch(a.name, {"metadata": {"annotations": {bf.ANNOTATION: text}}})
+        cluster.merge_patch(a.name, {"metadata": {"annotations": {n.ANNOTATION_BACKFILL: text}}})
         print(
             f"{SINGULAR_REF}/{a.name} backfill {rid} requested ({n.rfc3339(start)} .. {n.rfc3339(end)})", file=ctx.out
         )

@@ -6,7 +6,7 @@ never by editing the spec, so GitOps sees no drift; a suspended job gets spec.su
 
 from __future__ import annotations
 
-from ..orchestration.pause import ANNOTATION
+from .. import naming as n
 from .cluster import Ctx
 from .common import EXIT_OK, SINGULAR_REF, rfc3339_ms, status_of
 
@@ -24,7 +24,7 @@ def cmd_resume(ctx: Ctx) -> int:
     if suspended:
         patch["spec"] = {"suspend": False}
     if paused:
-        patch["metadata"] = {"annotations": {ANNOTATION: rfc3339_ms(ctx.now())}}
+        patch["metadata"] = {"annotations": {n.ANNOTATION_RESUME: rfc3339_ms(ctx.now())}}
     ctx.cluster.merge_patch(name, patch)
     what = " and ".join(w for w, on in (("unsuspended", suspended), ("unpaused", paused)) if on)
     print(f"{SINGULAR_REF}/{name} resumed" + (f" ({what})" if paused else ""), file=ctx.out)

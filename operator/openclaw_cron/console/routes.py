@@ -38,8 +38,6 @@ from ..archive.server import BASE, GUARD, TRIGGERS, BadRequest, parse_instant, p
 from ..archive.sql import SqlStore
 from ..archive.store import StoreError
 from ..humanize import relative, run_duration
-from ..orchestration.backfill import ANNOTATION as BACKFILL_ANNOTATION
-from ..orchestration.pause import ANNOTATION as RESUME_ANNOTATION
 from . import charts, queries
 from .access import Viewer, viewer
 from .jobs import JobRow, JobSource, job_row, spec_words
@@ -121,8 +119,8 @@ def _environment() -> jinja2.Environment:
         job_api_path=job_api_path,
         htmx=f"htmx-{HTMX_VERSION}.min.js",
         RUN_NOW=n.ANNOTATION_RUN_NOW,
-        RESUME=RESUME_ANNOTATION,
-        BACKFILL=BACKFILL_ANNOTATION,
+        RESUME=n.ANNOTATION_RESUME,
+        BACKFILL=n.ANNOTATION_BACKFILL,
     )
     return env
 

@@ -16,7 +16,6 @@ from .. import naming as n
 from .. import schedule as sched
 from ..api import BackfillStatus
 
-ANNOTATION = "cron.openclaw.io/backfill"
 DEFAULT_MAX = 100
 #: No request may ask for more runs than this, whatever its max says.
 HARD_MAX = 1000
@@ -36,7 +35,7 @@ class BackfillError(ValueError):
 
 def parse_request(text: str, now: datetime | None = None) -> BackfillRequest:
     """The annotation's JSON, checked: both ends RFC 3339, from ≤ to, to not in the future, 1 ≤ max ≤ 1000."""
-    where = f"annotation {ANNOTATION}"
+    where = f"annotation {n.ANNOTATION_BACKFILL}"
     try:
         raw = json.loads(text)
     except ValueError as exc:
@@ -79,8 +78,8 @@ def slots(clock: sched.JobClock, req: BackfillRequest) -> list[datetime]:
         out.append(at)
         if len(out) > req.max:
             raise BackfillError(
-                f"annotation {ANNOTATION}: the range {n.rfc3339(req.start)} .. {n.rfc3339(req.end)} has more than"
-                f" max={req.max} slots; narrow it or raise max (at most {HARD_MAX})"
+                f"annotation {n.ANNOTATION_BACKFILL}: the range {n.rfc3339(req.start)} .. {n.rfc3339(req.end)}"
+                f" has more than max={req.max} slots; narrow it or raise max (at most {HARD_MAX})"
             )
         at = sched.next_after(clock, at)
     return out

@@ -12,13 +12,11 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .. import naming as n
 from ..api import OpenClawCronJobSpec
-
-if TYPE_CHECKING:
-    from ..reconcile import JobView
+from ..job import JobView
 
 
 @dataclass(frozen=True)

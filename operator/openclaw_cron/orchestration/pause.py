@@ -13,8 +13,6 @@ from datetime import datetime
 from .. import naming as n
 from ..api import FailurePolicy, PauseStatus
 
-ANNOTATION = "cron.openclaw.io/resume"
-
 
 @dataclass(frozen=True)
 class PauseDecision:
@@ -45,7 +43,7 @@ def decide(
     if paused is not None:
         why = None
         if resume and resume != last_resume:
-            why = f"resumed by annotation {ANNOTATION}={resume}"
+            why = f"resumed by annotation {n.ANNOTATION_RESUME}={resume}"
         elif paused.observed_generation is not None and generation != paused.observed_generation:
             why = f"resumed by a spec change (generation {generation})"
         elif policy is None or policy.pause_after_consecutive_failures is None:

@@ -1,6 +1,8 @@
-"""The scheduler's side of orchestration in three calls, so its wiring stays a few lines.
+"""The scheduler's side of orchestration (DESIGN §9) in two calls, so its wiring stays a few lines.
 
-- `view_fields(annotations)`: the JobView fields read from annotations (resume, backfill);
+The rules themselves are pure and sit below the reconciler (`orchestration/`); this is their I/O,
+above it:
+
 - `await Orchestration.inputs(job, now)`: before reconcile, for `Context.orchestration`;
 - `Orchestration.to_wake(job, plan)`: after a pass that finished runs, the uids of the jobs
   that depend on this one (woken at once: no polling of dependencies).
@@ -12,17 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..job import JobView
 from ..kube import Kube
-from ..reconcile import JobView, Plan, parse_spec
-from . import backfill, pause
-from .inputs import OrchestrationInputs, dependents, gather_inputs
+from ..orchestration.inputs import OrchestrationInputs, dependents, gather_inputs
+from ..reconcile import Plan, parse_spec
 from .kube_reader import KubeReader
-
-
-def view_fields(annotations: Mapping[str, str] | None) -> dict[str, str | None]:
-    """`JobView(..., **view_fields(metadata.annotations))`."""
-    a = annotations or {}
-    return {"resume": a.get(pause.ANNOTATION) or None, "backfill": a.get(backfill.ANNOTATION) or None}
 
 
 def _meta(body: Mapping[str, Any]) -> Mapping[str, Any]:
