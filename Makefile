@@ -60,7 +60,7 @@ lint:  ## ruff + mypy --strict + the import contracts (.importlinter: layers poi
 	$(PY) -m ruff check operator tests hack
 	$(PY) -m ruff format --check operator tests hack
 	$(PY) -m mypy operator/openclaw_cron
-	cd operator && $(CURDIR)/$(VENV)/bin/lint-imports --config $(CURDIR)/.importlinter --no-cache
+	PYTHONPATH=$(CURDIR)/operator $(VENV)/bin/lint-imports --config .importlinter --no-cache
 
 crds:  ## generate crds/ and the chart's copy from the pydantic models
 	$(PY) -m openclaw_cron.crd crds/cron.openclaw.io_openclawcronjobs.yaml $(CHART)/crds/cron.openclaw.io_openclawcronjobs.yaml

@@ -1,4 +1,4 @@
-"""kopf wiring: thin handlers that feed the scheduler (`scheduler.py`) and nothing else.
+"""kopf wiring: thin handlers that feed the scheduler (`scheduler/`) and nothing else.
 
 - an event handler for jobs that only updates the scheduler's copy of the job and wakes it;
 - startup/cleanup that start and stop the one scheduling loop and the run-Pod informer
