@@ -4,8 +4,9 @@ Credentials and the server come from the official client's config loaders (`cred
 the in-cluster ServiceAccount token, or the kubeconfig with its client certificates, tokens and
 exec plugins); requests go out on one aiohttp session in kopf's event loop, so a burst of Pod creates costs
 no thread hand-offs. Like kube-controller-manager's client, every request passes a token
-bucket (`qps`/`burst`), and transient failures (429 with Retry-After, 5xx, resets, timeouts)
-are retried with exponential backoff and full jitter. Bodies travel as plain dicts.
+bucket (`qps`/`burst`; Pod creates go first when requests queue for it, and as many are in
+flight as the server answers quickly: `throttle.py`), and transient failures (429 with
+Retry-After, 5xx, resets, timeouts) are retried with exponential backoff and full jitter. Bodies travel as plain dicts.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import random
 import socket
 import ssl
-import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from . import metrics
 from .api import GROUP, PLURAL, VERSION
 from .credentials import Credentials
+from .throttle import FIRST, NORMAL, AdaptiveLimit, TokenBucket
 
 MERGE = "application/merge-patch+json"
 COMPONENT = "openclaw-cron-operator"
@@ -40,40 +41,6 @@ REQUEST_TIMEOUT = 30.0
 
 class Conflict(Exception):
     """The resource changed since we read it (optimistic concurrency)."""
-
-
-class TokenBucket:
-    """Client-side rate limit: `qps` requests a second on average, bursts up to `burst`.
-
-    `qps <= 0` disables it. The clock is injectable for tests.
-    """
-
-    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.qps = qps
-        self.burst = max(1, burst)
-        self._tokens = float(self.burst)
-        self._clock = clock
-        self._last = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
-        self._last = now
-
-    def delay(self) -> float:
-        """Take a token; how long the caller must wait before using it (0 = now)."""
-        if self.qps <= 0:
-            return 0.0
-        self._refill()
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
-
-    async def acquire(self) -> None:
-        async with self._lock:  # FIFO: a waiter holds its place
-            wait = self.delay()
-            if wait > 0:
-                await asyncio.sleep(wait)
 
 
 def retry_delay(attempt: int, retry_after: str | None, rng: random.Random | None = None) -> float:
@@ -100,6 +67,7 @@ class Kube:
         *,
         qps: float = 0.0,
         burst: int = 1,
+        creates: AdaptiveLimit | None = None,
         timeout: float = REQUEST_TIMEOUT,
         credentials: Credentials | None = None,
     ) -> None:
@@ -107,6 +75,8 @@ class Kube:
         self.timeout = timeout
         self.host = str(self.conf.host).rstrip("/")
         self.bucket = TokenBucket(qps, burst)
+        #: Pod creates in flight, as many as the server answers quickly (see throttle.py).
+        self.creates = creates or AdaptiveLimit()
         self._session: aiohttp.ClientSession | None = None
         self._session_generation = -1
         self._retired: list[aiohttp.ClientSession] = []
@@ -176,14 +146,15 @@ class Kube:
         query: Mapping[str, str] | None = None,
         content_type: str | None = None,
         raw: bool = False,
+        priority: int = NORMAL,
     ) -> Any:
-        """One API call, rate-limited and retried; ApiException for a final error answer."""
+        """One API call, rate-limited (by `priority` when it must wait) and retried; ApiException for a final error."""
         url = self.host + path + (("?" + urlencode(query)) if query else "")
         data = None if body is None else json.dumps(body)
         if data is not None and content_type is None:
             content_type = "application/json"
         for attempt in range(1, ATTEMPTS + 1):
-            await self.bucket.acquire()
+            await self.bucket.acquire(priority)
             retry_after: str | None = None
             try:
                 async with self.session().request(
@@ -227,7 +198,9 @@ class Kube:
         """Create a Pod; False when it already exists (the run was started before)."""
         self._count("pods.create")
         try:
-            await self.request("POST", self._pods(body["metadata"]["namespace"]), operation="pods.create", body=body)
+            async with self.creates.slot():
+                path = self._pods(body["metadata"]["namespace"])
+                await self.request("POST", path, operation="pods.create", body=body, priority=FIRST)
         except ApiException as exc:
             if exc.status == 409:
                 return False

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from openclaw_cron.kube import BACKOFF_CAP, TokenBucket, retry_delay
+from openclaw_cron.kube import BACKOFF_CAP, retry_delay
 from openclaw_cron.settings import Settings
+from openclaw_cron.throttle import TokenBucket
 from support.http import serving
 
 
