@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import yaml
 
-from . import metrics
-from .api import Notify, NotifyTemplate, RunRecord
+from .. import metrics
+from ..api import Notify, NotifyTemplate, RunRecord
 
 log = logging.getLogger(__name__)
 
