@@ -27,221 +27,21 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import yaml
 
 from .. import metrics
-from ..api import Notify, NotifyTemplate, RunRecord
+from .errors import DeliveryError, NotifyConfigError
+from .message import KINDS, Notification
+from .policy import decide, notifications_for
+from .templates import render
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["failure", "success", "alert", "recovery"]
-KINDS: tuple[Kind, ...] = ("failure", "success", "alert", "recovery")
-FAILED_RESULTS = frozenset({"Failed", "TimedOut"})
-DEFAULT_ALERT_THRESHOLD = 3
 REDACTED = "***"
-
-
-class NotifyConfigError(ValueError):
-    """The channels file is unusable; the message names the channel and the field."""
-
-
-class DeliveryError(Exception):
-    """One delivery attempt failed; ``retryable`` says whether trying again can help."""
-
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-        self.retry_after = retry_after
-
-
-# --- decisions --------------------------------------------------------------------------
-
-
-def decide(notify: Notify | None, result: str, consecutive_failures: int, alerting: bool) -> tuple[list[str], bool]:
-    """Which messages a finished run causes, and the job's new ``alerting`` flag.
-
-    Built against message storms: a job failing every minute sends per-run "failure"
-    messages only while its failure streak is below ``alertAfterConsecutiveFailures``;
-    reaching it sends ONE "alert" (instead of a failure message) and sets alerting; while
-    alerting, further failures are silent; the first success then sends ONE "recovery"
-    (if onRecovery) and clears alerting. onFailure governs both "failure" and "alert";
-    without it (or without channels) no alert is raised, so no recovery follows either.
-    Results that are neither success nor failure (Skipped, Missed) change nothing.
-    """
-    if notify is None or not notify.channels:
-        return [], False
-    kinds: list[str] = []
-    if result in FAILED_RESULTS:
-        if alerting:
-            return [], True
-        if not notify.on_failure:
-            return [], False
-        if consecutive_failures >= notify.alert_after_consecutive_failures:
-            return ["alert"], True
-        return ["failure"], False
-    if result == "Succeeded":
-        if alerting:
-            if notify.on_recovery:
-                kinds.append("recovery")
-        elif notify.on_success:
-            kinds.append("success")
-        return kinds, False
-    return [], alerting
-
-
-# --- templates --------------------------------------------------------------------------
-
-PLACEHOLDERS = (
-    "kind",
-    "job",
-    "namespace",
-    "result",
-    "scheduledTime",
-    "duration",
-    "attempts",
-    "error",
-    "output",
-    "reason",
-    "runId",
-    "consecutiveFailures",
-)
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
-
-DEFAULT_TITLES: dict[str, str] = {
-    "failure": "[{{namespace}}/{{job}}] run {{result}}",
-    "success": "[{{namespace}}/{{job}}] run Succeeded",
-    "alert": "[{{namespace}}/{{job}}] FAILING: {{consecutiveFailures}} consecutive failures",
-    "recovery": "[{{namespace}}/{{job}}] recovered",
-}
-_DETAILS = (
-    "Run: {{runId}}\nScheduled: {{scheduledTime}}\nResult: {{result}}\nDuration: {{duration}}\n"
-    "Attempts: {{attempts}}\nReason: {{reason}}\nError: {{error}}\nOutput: {{output}}"
-)
-DEFAULT_BODIES: dict[str, str] = {
-    "failure": "OpenClawCronJob {{namespace}}/{{job}} failed.\n" + _DETAILS,
-    "success": "OpenClawCronJob {{namespace}}/{{job}} succeeded.\n" + _DETAILS,
-    "alert": (
-        "OpenClawCronJob {{namespace}}/{{job}} has failed {{consecutiveFailures}} times in a row. "
-        "Further failures are not reported until it recovers.\nLast run:\n" + _DETAILS
-    ),
-    "recovery": "OpenClawCronJob {{namespace}}/{{job}} succeeded again after failing.\n" + _DETAILS,
-}
-
-
-def render(template: str, context: Mapping[str, object]) -> str:
-    """Plain ``{{name}}`` substitution in one pass: no expressions, no code, no recursion.
-
-    Known names render their value (None renders empty); anything else between braces —
-    unknown names, ``{{__import__('os')}}`` — is left as written, so a typo is visible
-    in the message instead of silently vanishing. Values are never re-scanned, so a
-    run's output containing ``{{job}}`` stays literal.
-    """
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in context:
-            return match.group(0)
-        value = context[name]
-        return "" if value is None else str(value)
-
-    return _PLACEHOLDER.sub(substitute, template)
-
-
-def _drop_empty_fields(text: str) -> str:
-    """Default bodies list every field; hide the 'Label: ' lines that rendered empty."""
-    return "\n".join(line for line in text.splitlines() if not re.fullmatch(r"[A-Z][a-z]+: *", line))
-
-
-def format_duration(seconds: float | None) -> str:
-    """Human duration: 850ms, 42s, 3m 7s, 2h 5m."""
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{seconds:.3g}s" if seconds < 10 else f"{whole}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs}s" if secs else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-
-
-def title_and_body(kind: str, context: Mapping[str, object], template: NotifyTemplate | None) -> tuple[str, str]:
-    """The job's template where set (one for all kinds; ``{{kind}}`` tells them apart), else ours."""
-    ctx = {**context, "kind": kind}
-    title_t = template.title if template and template.title else DEFAULT_TITLES.get(kind, DEFAULT_TITLES["failure"])
-    if template and template.body:
-        body = render(template.body, ctx)
-    else:
-        body = _drop_empty_fields(render(DEFAULT_BODIES.get(kind, DEFAULT_BODIES["failure"]), ctx))
-    return render(title_t, ctx), body
-
-
-# --- messages ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One message to send to some named channels."""
-
-    channels: tuple[str, ...]
-    kind: str
-    job: str
-    namespace: str
-    context: Mapping[str, object] = field(default_factory=dict)
-    template: NotifyTemplate | None = None
-
-    @classmethod
-    def for_run(
-        cls,
-        notify: Notify,
-        kind: str,
-        namespace: str,
-        job: str,
-        record: RunRecord | None,
-        consecutive_failures: int,
-    ) -> Notification:
-        """Build the message the operator core sends for ``decide``'s kinds."""
-        context: dict[str, object] = {
-            "job": job,
-            "namespace": namespace,
-            "consecutiveFailures": consecutive_failures,
-        }
-        if record is not None:
-            context.update(
-                runId=record.run_id,
-                result=record.result,
-                scheduledTime=record.scheduled_time,
-                duration=format_duration(record.duration_seconds),
-                attempts=record.attempts,
-                reason=record.reason or "",
-                error=(record.message or "") if record.result != "Succeeded" else "",
-                output=record.output or "",
-            )
-        return cls(tuple(notify.channels), kind, job, namespace, context, notify.template)
-
-    def rendered(self) -> tuple[str, str]:
-        ctx: dict[str, object] = {"job": self.job, "namespace": self.namespace, **self.context}
-        for name in PLACEHOLDERS:
-            ctx.setdefault(name, "")
-        return title_and_body(self.kind, ctx, self.template)
-
-    def fields(self) -> dict[str, object]:
-        """Structured form for the generic webhook."""
-        title, body = self.rendered()
-        data: dict[str, object] = {"kind": self.kind, "job": self.job, "namespace": self.namespace}
-        for name in PLACEHOLDERS:
-            value = self.context.get(name)
-            if value not in (None, "") and name not in data:
-                data[name] = value
-        data.update(title=title, body=body)
-        return data
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -833,21 +633,6 @@ class Notifier:
                 return
             metrics.notification_sent(name, "ok")
             return
-
-
-def notifications_for(
-    notify: Notify | None,
-    namespace: str,
-    job: str,
-    record: RunRecord,
-    consecutive_failures: int,
-    alerting: bool,
-) -> tuple[list[Notification], bool]:
-    """``decide`` plus message building: what the core calls when a run finishes."""
-    kinds, new_alerting = decide(notify, record.result, consecutive_failures, alerting)
-    if notify is None:
-        return [], new_alerting
-    return [Notification.for_run(notify, k, namespace, job, record, consecutive_failures) for k in kinds], new_alerting
 
 
 __all__: Sequence[str] = (
