@@ -8,19 +8,21 @@ this package never puts them in a log line, a ``repr`` or an error message.
 Delivery is fire-and-forget for the reconcile loop: ``Notifier.submit`` never blocks or
 raises; a bounded queue drops the oldest message when a channel is down for long.
 
-Modules, each importing only from those below it (``policy`` and ``channels`` never import
-each other; ``message`` and ``reader`` neither):
+Layers, top to bottom: a module imports only from layers below its own, and the modules
+on one line never import each other (the shape of an import-linter ``layers`` contract)::
 
-- ``notifier``  — the Notifier: queue, concurrent delivery, retries, metrics
-- ``config``    — the channels file parsed into Channels, types found in ``channels.TYPES``
-- ``channels/`` — ``base`` (Channel, HttpChannel), one module per service, the ``TYPES`` registry
-  | ``policy`` — when a finished run sends failure, success, alert, recovery (pure)
-- ``message``   — Notification, the one thing both sides share
-  | ``reader`` — typed getters for one channel's config entry
-- ``templates`` — ``{{name}}`` rendering, default titles and bodies, durations
-- ``errors``    — NotifyConfigError, DeliveryError
+    notifier            the Notifier: queue, concurrent delivery, retries, metrics
+    config              the channels file parsed into Channels, types found in channels.TYPES
+    channels | policy   one module per service behind channels/base.py | what a run sends (pure)
+    message | reader    Notification, shared by both sides | typed getters for a config entry
+    templates           {{name}} rendering, default titles and bodies, durations
+    errors              NotifyConfigError, DeliveryError
 
-A new channel is a module in ``channels/`` and its line in ``channels.TYPES``.
+Inside ``channels/``: the registry (``__init__``), then the service modules (independent
+of each other), then ``base``. Escalation levels are orchestration rules
+(``orchestration/escalation.py``); the reconciler turns them into Notifications.
+
+A new channel is a module in ``channels/``, imported and listed in ``channels.TYPES``.
 The names below are the package's public surface; import them from here.
 """
 

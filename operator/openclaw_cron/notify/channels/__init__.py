@@ -2,8 +2,8 @@
 
 ``TYPES`` maps a config entry's ``type`` to its class; the config parser knows channels
 only through it. A new channel is a new module here (a ``Channel`` or ``HttpChannel``
-subclass with its ``type``, its fields, ``from_config`` and ``payload`` or ``send``) and
-its line in this registry.
+subclass with its ``type``, its fields, ``from_config`` and ``payload`` or ``send``),
+imported below and listed in ``TYPES``; nothing else changes.
 """
 
 from __future__ import annotations
