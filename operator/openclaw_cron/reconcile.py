@@ -23,7 +23,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import naming as n
-from . import notify
 from . import schedule as sched
 from .api import (
     ActiveRun,
@@ -39,6 +38,8 @@ from .api import (
     Trigger,
 )
 from .job import JobView
+from .notify.message import Notification
+from .notify.policy import decide
 from .orchestration import backfill as bf
 from .orchestration import conditions as cond
 from .orchestration import dependencies as deps
@@ -105,7 +106,7 @@ class Plan:
     skipped: int = 0
     spec: OpenClawCronJobSpec | None = None
     #: Ready-made messages to their own channels (escalation levels, resolved): submit as they are.
-    messages: list[notify.Notification] = field(default_factory=list)
+    messages: list[Notification] = field(default_factory=list)
     #: `wake_at` is only the safety-net resync (nothing else asked for a look before it).
     resync: bool = False
 
@@ -240,9 +241,7 @@ class _Work:
             )
         if rec.result != "Skipped":
             self.last_result = rec.result
-            kinds, self.alerting = notify.decide(
-                spec.notify if spec else None, rec.result, self.consecutive, self.alerting
-            )
+            kinds, self.alerting = decide(spec.notify if spec else None, rec.result, self.consecutive, self.alerting)
             self.plan.notifications.extend((k, rec) for k in kinds)
 
     def known(self, run_id: str, attempt: int) -> bool:
@@ -690,7 +689,7 @@ def _escalate(w: _Work, spec: OpenClawCronJobSpec | None, state: Any, threshold:
             f"escalation level {m.level}" if m.kind == "escalation" else f"resolved after escalation level {m.level}"
         )
         w.plan.messages.append(
-            notify.Notification(
+            Notification(
                 channels=m.channels,
                 kind=kind,
                 job=w.job.ref.name,

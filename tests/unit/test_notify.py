@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import pytest
 from aiohttp import web
@@ -32,6 +32,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from openclaw_cron import metrics
 from openclaw_cron.api import Notify, NotifyTemplate, RunRecord
 from openclaw_cron.notify import (
+    Channel,
     Notification,
     Notifier,
     NotifyConfigError,
@@ -42,6 +43,9 @@ from openclaw_cron.notify import (
     parse_channels,
     render,
 )
+from openclaw_cron.notify.channels import TYPES
+from openclaw_cron.notify.channels.base import HttpChannel
+from openclaw_cron.notify.reader import ConfigReader
 
 # --- decide ------------------------------------------------------------------------------
 
@@ -221,6 +225,53 @@ def test_bad_yaml_error_does_not_quote_the_file(tmp_path: Path) -> None:
         load_channels(tmp_path / "missing.yaml")
 
 
+def test_type_error_lists_the_registered_types() -> None:
+    with pytest.raises(NotifyConfigError) as err:
+        parse_channels({"channels": {"x": {"type": "pager"}}})
+    assert str(err.value) == (
+        "notify channel 'x': field 'type': must be one of discord, email, feishu, slack, telegram, webhook"
+    )
+
+
+@dataclass(frozen=True, repr=False)
+class PagerChannel(HttpChannel):
+    """A channel added as the registry's docstring says: its own class and one entry in TYPES."""
+
+    type: ClassVar[str] = "pager"
+    required_fields: ClassVar[frozenset[str]] = frozenset({"endpoint"})
+    optional_fields: ClassVar[frozenset[str]] = frozenset({"severity"})
+
+    @classmethod
+    def from_config(cls, r: ConfigReader, common: dict[str, Any]) -> Self:
+        return cls(url=r.url("endpoint"), headers={"X-Severity": r.text("severity", "high") or ""}, **common)
+
+    def payload(self, message: Notification) -> dict[str, Any]:
+        title, _body = message.rendered()
+        return {"summary": title}
+
+
+def pager_config(**fields: Any) -> dict[str, Any]:
+    return {"channels": {"pg": {"type": "pager", **fields}}}
+
+
+def test_a_registered_channel_type_is_parsed_by_the_unchanged_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(TYPES, "pager", PagerChannel)
+    (channel,) = parse_channels(pager_config(endpoint="https://pager.test/k3y", timeoutSeconds=2)).values()
+    assert isinstance(channel, PagerChannel) and isinstance(channel, Channel)
+    assert channel.timeout_seconds == 2 and channel.headers == {"X-Severity": "high"}  # common + its own fields
+    assert "k3y" not in repr(channel)  # HttpChannel's redaction comes with the base
+    for fields, problem in [
+        ({}, "'endpoint': is required"),
+        ({"endpoint": "https://p", "webhookUrl": "https://p"}, "'webhookUrl': unknown field"),
+        ({"endpoint": "https://p", "severity": []}, "'severity': must be a string"),
+    ]:
+        with pytest.raises(NotifyConfigError) as err:
+            parse_channels(pager_config(**fields))
+        assert str(err.value) == f"notify channel 'pg': field {problem}"
+    with pytest.raises(NotifyConfigError, match="must be one of discord, email, feishu, pager, slack"):
+        parse_channels(pager_config(endpoint=1, type="nope"))
+
+
 def test_feishu_sign_matches_documented_algorithm() -> None:
     # Feishu's sample: key = f"{timestamp}\n{secret}", HMAC-SHA256 over an empty message, base64.
     expected = base64.b64encode(hmac.new(b"1599360473\ndemo", b"", hashlib.sha256).digest()).decode()
@@ -273,6 +324,9 @@ async def _handler(request: web.Request) -> web.StreamResponse:
     if path == f"/bot{TG_TOKEN}/sendMessage":
         rx.record("telegram", body)
         return web.json_response({"ok": True, "result": {"message_id": 1}})
+    if path == "/pager":
+        rx.record("pager", {"body": body, "severity": request.headers.get("X-Severity")})
+        return web.Response(status=202)
     if path == "/flaky":
         rx.record("flaky", body)
         if len(rx.got["flaky"]) <= rx.flaky_failures:
@@ -357,6 +411,23 @@ async def test_every_http_channel_gets_its_documented_payload(receiver: Receiver
     assert discord.startswith("**[ops/daily] run Failed**") and len(discord) <= 2000
     tg = receiver.got["telegram"][0]
     assert tg["chat_id"] == "-1001234567890" and tg["message_thread_id"] == 123 and len(tg["text"]) <= 4096
+
+
+async def test_a_registered_channel_type_is_delivered_by_the_notifier(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TYPES, "pager", PagerChannel)
+    channels = parse_channels({"channels": {"t1-pager": {"type": "pager", "endpoint": f"{receiver.base}/pager"}}})
+    notifier = Notifier(channels, backoff=0.01)
+    await notifier.start()
+    try:
+        notifier.submit(Notification(("t1-pager",), "alert", "daily", "ops", {"consecutiveFailures": 3}))
+        await wait_for(lambda: sent("t1-pager", "ok") == 1)
+    finally:
+        await notifier.stop()
+    assert receiver.got["pager"] == [
+        {"body": {"summary": "[ops/daily] FAILING: 3 consecutive failures"}, "severity": "high"}
+    ]
 
 
 async def test_feishu_bad_signature_is_an_error_not_retried(receiver: Receiver) -> None:
