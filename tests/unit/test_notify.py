@@ -197,6 +197,8 @@ def test_load_channels_yaml_and_repr_redacts(tmp_path: Path) -> None:
     ("channel", "expected"),
     [
         ({"type": "pager"}, "'type': must be one of"),
+        ({"type": ["webhook"]}, "'type': must be one of"),
+        ({"type": {"webhook": True}}, "'type': must be one of"),
         ({"type": "slack"}, "'webhookUrl': is required"),
         ({"type": "slack", "webhookUrl": "ftp://x"}, "'webhookUrl': must be an http"),
         ({"type": "slack", "webhookUrl": "https://x/y", "webhookURL": "z"}, "'webhookURL': unknown field"),
@@ -223,6 +225,14 @@ def test_bad_yaml_error_does_not_quote_the_file(tmp_path: Path) -> None:
     assert "leaked-secret" not in str(err.value)
     with pytest.raises(NotifyConfigError, match="cannot read"):
         load_channels(tmp_path / "missing.yaml")
+
+
+def test_a_url_without_a_path_scrubs_the_url_not_every_slash() -> None:
+    channel = parse_channels({"channels": {"hook": {"type": "webhook", "url": "https://hooks.example/?token=s3cret"}}})[
+        "hook"
+    ]
+    text = channel.scrub("POST https://hooks.example/?token=s3cret: 502 from /upstream/ (token=s3cret)")
+    assert text == "POST ***: 502 from /upstream/ (***)"  # the query is the credential here
 
 
 def test_type_error_lists_the_registered_types() -> None:

@@ -29,7 +29,7 @@ def parse_channel(name: str, raw: object) -> Channel:
         raise NotifyConfigError(f"notify channel {name!r}: must be a mapping")
     r = ConfigReader(name, raw)
     kind = raw.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:  # (a list or a mapping is no type either)
         raise r.fail("type", f"must be one of {', '.join(sorted(TYPES))}")
     cls = TYPES[kind]
     unknown = sorted(set(raw) - cls.required_fields - cls.optional_fields - COMMON_FIELDS)

@@ -95,7 +95,8 @@ class HttpChannel(Channel):
 
     def secrets(self) -> tuple[str, ...]:
         parts = urlsplit(self.url)
-        return (self.url, parts.path, parts.query, *self.headers.values())
+        path = parts.path if parts.path.strip("/") else ""  # a bare "/" is no secret (and is in every URL)
+        return (self.url, path, parts.query, *self.headers.values())
 
     def describe(self) -> str:
         return _host_only(self.url)

@@ -53,7 +53,7 @@ class EmailChannel(Channel):
             raise r.fail("from", "must be an e-mail address")
         return cls(
             host=r.required("host"),
-            port=port or 587,
+            port=port,
             username=username,
             password=password,
             from_addr=sender,
