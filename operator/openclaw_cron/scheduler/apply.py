@@ -1,7 +1,7 @@
 """Applying a pass's plan in a safe order: create Pods → patch status → delete Pods → Events.
 
 Every step is idempotent, so a pass that stops anywhere in between leaves a world the next
-pass (or the next operator) reads back correctly; see reconcile.py for why the order is safe.
+pass (or the next operator) reads back correctly; see reconcile/__init__.py for why the order is safe.
 """
 
 from __future__ import annotations

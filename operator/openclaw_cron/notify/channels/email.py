@@ -53,7 +53,7 @@ class EmailChannel(Channel):
             raise r.fail("from", "must be an e-mail address")
         return cls(
             host=r.required("host"),
-            port=port,
+            port=port or 587,  # (never None: the field has a default; for the type checker)
             username=username,
             password=password,
             from_addr=sender,
