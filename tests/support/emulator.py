@@ -660,11 +660,12 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         if call.verb == "watch" or not self.costs.enabled:
             return await self._dispatch(request, path, call)
         async with self.seats.hold():
-            await self._hold(self.costs.service_time(call.verb))
+            busy = self.seats.in_use
+            await self._hold(self.costs.service_time(call.verb, busy=busy))
             before = self._rv
             response = await self._dispatch(request, path, call)
             if call.verb == "deletecollection":  # one delete per object removed (each its own commit)
-                await self._hold(self.costs.service_time(call.verb, removed=self._rv - before))
+                await self._hold(self.costs.service_time(call.verb, removed=self._rv - before, busy=busy))
         return response
 
     async def _hold(self, seconds: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -42,7 +43,14 @@ def test_the_calibrated_model_charges_writes_like_a_create_and_reads_less() -> N
     assert model.service_time("deletecollection", removed=5) == pytest.approx(5 * model.delete)
     assert model.service_time("deletecollection", removed=0) == 0.0
     assert model.service_time("post") == model.get  # a non-resource request (discovery) is a read
-    assert model.describe().startswith(f"seats {model.seats}, create {model.create * 1000:g} ms")
+    assert model.describe().startswith(f"seats {model.seats} (contention {model.contention:g}), create ")
+
+
+def test_a_request_starting_while_other_seats_are_busy_takes_longer() -> None:
+    model = CostModel(seats=4, contention=0.25, create=0.002)
+    assert [model.service_time("create", busy=b) for b in (1, 2, 4)] == pytest.approx([0.002, 0.0025, 0.0035])
+    assert model.service_time("deletecollection", removed=2, busy=2) == pytest.approx(2 * model.delete * 1.25)
+    assert CostModel.off().service_time("create", busy=10) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -254,7 +262,7 @@ CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 
 
 async def test_requests_beyond_the_seats_wait_for_one() -> None:
-    async with serving(CostModel(seats=2, create=0.02)) as (emulator, session):
+    async with serving(CostModel(seats=2, contention=0.5, create=0.02)) as (emulator, session):
 
         async def create(i: int) -> int:
             async with session.post(CONFIGMAPS, data=configmap(f"cm-{i}")) as resp:
@@ -264,7 +272,8 @@ async def test_requests_beyond_the_seats_wait_for_one() -> None:
         assert codes == [201] * 10
         assert emulator.most_inside == 2  # counted inside the server, not by the seats
         assert emulator.seats.peak == 2 and emulator.seats.served == 10 and emulator.seats.waited >= 1
-        assert emulator.service.total == pytest.approx(10 * 0.02)
+        # each create 20 ms, 30 ms when it started beside another (it did: both seats were busy)
+        assert 10 * 0.02 < emulator.service.total <= 10 * 0.03 + 1e-9
 
 
 async def test_a_watch_holds_no_seat_and_each_event_it_sends_is_charged() -> None:
@@ -286,7 +295,7 @@ async def test_a_watch_holds_no_seat_and_each_event_it_sends_is_charged() -> Non
 
 
 async def test_a_deletecollection_is_charged_one_delete_per_object_removed() -> None:
-    model = CostModel(seats=0, create=0.0, update=0.0, patch=0.0, delete=0.001, get=0.0, list=0.0, watch_event=0.0)
+    model = dataclasses.replace(CostModel.off(), delete=0.001)
     async with serving(model) as (emulator, session):
         for i in range(5):
             emulator.create_object("v1", "configmaps", "default", json.loads(configmap(f"cm-{i}")))
