@@ -70,7 +70,8 @@ class CostModel:
     @classmethod
     def off(cls) -> CostModel:
         """Nothing charged, no bound: the emulator answers at once (the test tiers' default)."""
-        return cls(**{f.name: 0 if f.name == "seats" else 0.0 for f in fields(cls)})
+        zero = 0.0
+        return cls(0, zero, create=zero, update=zero, patch=zero, delete=zero, get=zero, list=zero, watch_event=zero)
 
     @property
     def enabled(self) -> bool:
