@@ -140,7 +140,7 @@ class Seats:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self._release()  # the seat was handed over just as the client went away: pass it on
-            else:
+            elif turn in self._queue:  # (a release may have dropped it already)
                 self._queue.remove(turn)
             raise
 

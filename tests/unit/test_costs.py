@@ -148,6 +148,25 @@ async def test_a_seat_handed_to_a_waiter_that_was_just_cancelled_is_passed_on() 
     assert handed.cancelled() and served == ["last"] and seats.in_use == 0 and seats.queued == 0
 
 
+async def test_a_waiter_cancelled_just_before_a_release_is_skipped_and_forgotten() -> None:
+    seats = Seats(1)
+    served: list[str] = []
+
+    async def request(name: str) -> None:
+        async with seats.hold():
+            served.append(name)
+
+    mine = seats.hold()
+    await mine.__aenter__()
+    gone = asyncio.create_task(request("gone"))
+    last = asyncio.create_task(request("last"))
+    await settle()
+    gone.cancel()  # its turn is cancelled now, its task runs later...
+    await mine.__aexit__(None, None, None)  # ...after this release skipped it for `last`
+    await asyncio.gather(gone, last, return_exceptions=True)
+    assert gone.cancelled() and served == ["last"] and seats.in_use == 0 and seats.queued == 0
+
+
 async def test_no_limit_means_nobody_waits() -> None:
     seats = Seats(0)
     async with contextlib.AsyncExitStack() as stack:
