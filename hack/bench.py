@@ -805,6 +805,8 @@ class Restart:
 def start_profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes] | None:
     """`py-spy record --gil` (on-CPU Python only, 20 Hz, collapsed stacks) on the operator, if installed."""
     exe = Path(sys.executable).parent / "py-spy"
+    if not exe.exists():
+        exe = Path(shutil.which("py-spy") or exe)  # one on PATH (pip install --target ...) will do
     if not exe.exists() or seconds < 3:
         return None
     out = workdir / "operator-profile.txt"
@@ -882,7 +884,8 @@ def run(args: argparse.Namespace) -> Result:
         record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs), costs=model
     )
     script = Script(run_seconds=args.run_seconds)
-    cluster = Cluster(workdir, emulator=emulator, kubelet_options={"default_script": script})
+    kubelet = {"default_script": script, "post_events": args.kubelet_events == "on"}
+    cluster = Cluster(workdir, emulator=emulator, kubelet_options=kubelet)
     samples: list[Sample] = []
     notes: list[str] = []
     with cluster, GcLog() as emu_gc:
@@ -921,6 +924,7 @@ def run(args: argparse.Namespace) -> Result:
             warm_end = first_slot + (args.warmup if args.warmup is not None else min(60.0, args.minutes * 20))
             end = first_slot + args.minutes * 60.0
         profiler: subprocess.Popen[bytes] | None = None
+        profile_tried = False
         profile_at = first_slot - 1.0 if args.burst else warm_end
         next_print = t0 + 30
         while (now := time.time()) < end:
@@ -937,9 +941,9 @@ def run(args: argparse.Namespace) -> Result:
                     operator_gc(metrics_port),
                 )
             )
-            if profiler is None and args.profile and now >= profile_at:
+            if profiler is None and args.profile and now >= profile_at and not profile_tried:
                 profiler = start_profiler(operator.pid, min(args.profile, end - now - 2), workdir)
-                args.profile = 0 if profiler is None else args.profile
+                profile_tried = True
             if args.burst and now > first_slot + 1 and len(emulator.pod_creates) >= jobs:
                 end = min(end, now + 8.0)  # all created: time for the (held-back) status writes
             if now >= next_print:
@@ -1128,6 +1132,10 @@ def format_report(r: Result) -> str:
             served = LagStats.of([r.server_time[k] for k in keys])
             add(("  slot -> create sent (operator) p50/p99", f"{ms(sent.p50)} / {ms(sent.p99)}"))
             add(("  sent -> stored (server) p50/p99", f"{ms(served.p50)} / {ms(served.p99)}"))
+            span = max(r.runs[k] for k in keys) - min(r.runs[k] - r.server_time[k] for k in keys)
+            if span > 0:  # the time average of creates inside the server, first arrival to last stored
+                held = sum(r.server_time[k] for k in keys) / span
+                add(("  creates at the server at once (mean)", f"{held:.0f}"))
         last = plan.first_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
         u = usage(samples, plan.first_slot - 0.2, last + 0.2)
         runs = burst.created
@@ -1429,6 +1437,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="only measure the server's Pod create rates (N times) next to the real server's",
+    )
+    parser.add_argument(
+        "--kubelet-events",
+        choices=("on", "off"),
+        default="on",
+        help="the simulated kubelet and scheduler post their Pod Events (Scheduled, Pulled, ...; default on)",
     )
     parser.add_argument("--calibration-client", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
