@@ -1378,6 +1378,7 @@ def run_chains(args: argparse.Namespace) -> str:
         [
             f"chains: {chains} chains of {length} jobs ({jobs} jobs, {chains * (length - 1)} links),"
             f" Pods run {args.run_seconds:g}s, resync {resync}s",
+            f"cost model: {emulator.costs.describe()}",
             f"all heads told to run at once; every chain's last job recorded after {took:.1f}s",
             f"link delay (upstream Pod Succeeded -> downstream Pod create): n={stats.count} missing={stats.missing}"
             f" p50 {ms(stats.p50)} p95 {ms(stats.p95)} p99 {ms(stats.p99)} max {ms(stats.max)}"
