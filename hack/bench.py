@@ -5,6 +5,8 @@
     .venv/bin/python hack/bench.py --burst 1000                # make bench-burst
     .venv/bin/python hack/bench.py --chains 20x5               # make bench-chains
     .venv/bin/python hack/bench.py --jobs 200 --minutes 1      # a small run while developing
+    .venv/bin/python hack/bench.py --calibrate 3               # the server's Pod create rates only
+    .venv/bin/python hack/bench.py --burst 200 --cost-model off   # the emulator answering at once
 
 Steady mode: N `every` jobs (`command` payload) with anchors spread evenly over one interval on
 whole seconds, so the schedule demands N / interval runs a second and no slot is missed by
@@ -15,14 +17,21 @@ then the operator (`openclaw-cron-operator --standalone`) starts; the first slot
 ahead for every job's first status write (plus `--idle` quiet seconds).
 
 The emulated API server and the simulated kubelet run in this process (one thread); the
-operator is a separate process. Figures, all taken from /proc and the emulator's request log:
+operator is a separate process. The server charges a real one's costs (tests/support/costs.py:
+service time by verb, 2 seats, a charge per watch event; `--cost NAME=VALUE` overrides one,
+`--cost-model off` answers at once as before). `--calibrate` measures its Pod create rate one at
+a time and 10 in flight from a separate aiohttp client, next to kube-apiserver's on this host
+(285/s, 520/s); a burst run does the same first. Figures, all taken from /proc and the
+emulator's request log:
 - readiness: operator start → the last job whose `status.nextRunTime` is its correct next slot;
 - idle: operator CPU share and API requests/s in the quiet window between readiness and the
   first slot (nothing due: the scheduler should sleep);
-- lag: the emulator's receive time of each Pod create minus the Pod's
-  `cron.openclaw.io/scheduled-time` (slots are whole seconds, so it is exact); slots due in the
-  window without any Pod count as infinite lag; the first `--warmup` seconds are shown apart;
-- burst: slot → last Pod create, the create rate between the first and the last create, lags;
+- lag: the time the emulator stored each Pod (what a watcher sees; with the cost model, after
+  its wait for a seat and its service time) minus the Pod's `cron.openclaw.io/scheduled-time`
+  (slots are whole seconds, so it is exact); slots due in the window without any Pod count as
+  infinite lag; the first `--warmup` seconds are shown apart;
+- burst: slot → last Pod create, the create rate between the first and the last create, lags,
+  split into slot → the create's arrival (the operator's side) and arrival → stored (the server's);
 - chains: C chains of L jobs (link k depends on link k-1, no schedule), every head run at once:
   per link, the upstream Pod's Succeeded (the kubelet's status write) → the downstream's Pod
   create, p50/p99 (target ≤ 1 s), with the safety net a day away (every wake from an event);
@@ -36,6 +45,8 @@ operator is a separate process. Figures, all taken from /proc and the emulator's
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import gc
 import itertools
 import json
@@ -45,6 +56,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -57,13 +69,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import attrs
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from support import Cluster, Script  # noqa: E402
 from support.cluster import RESYNC_SECONDS  # noqa: E402
+from support.costs import CostModel  # noqa: E402
 from support.emulator import ApiCall, EmulatedApiServer  # noqa: E402
 
 API = "cron.openclaw.io/v1alpha1"
@@ -182,6 +197,188 @@ def correct_next(value: float, anchor: int, period: int, when: float, grace: flo
     return value in (slot_at_or_after(anchor, period, when), slot_at_or_after(anchor, period, when - grace))
 
 
+# --- the cost model, and its calibration against the real server's figures -------------------
+
+#: kube-apiserver v1.36 with etcd on the same 2 cores (issue 21): Pod creates a second sent one
+#: at a time (~3.5 ms each), and with CALIBRATION_WIDTH in flight.
+REAL_SEQUENTIAL_RATE = 285.0
+REAL_PARALLEL_RATE = 520.0
+CALIBRATION_WIDTH = 10
+CALIBRATION_NS = "bench-calibration"
+CALIBRATION_AGENT = "bench-calibration/1"
+COST_VALUE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(ms|s)?$")
+
+
+def parse_costs(items: Sequence[str]) -> dict[str, Any]:
+    """`--cost create=3ms --cost seats=4` → CostModel field overrides (times in s unless `ms`)."""
+    names = {f.name for f in dataclasses.fields(CostModel)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        m = COST_VALUE.match(text)
+        if key not in names or not m:
+            raise ValueError(f"expected NAME=VALUE with NAME one of {', '.join(sorted(names))}, got {item!r}")
+        if key == "seats":
+            if m.group(2) or "." in m.group(1):
+                raise ValueError(f"seats is a whole number, got {text!r}")
+            out[key] = int(m.group(1))
+        else:
+            out[key] = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
+    return out
+
+
+def cost_model(args: argparse.Namespace) -> CostModel:
+    """The calibrated model (`--cost-model on`, the default) or none, with `--cost` overrides."""
+    base = CostModel() if args.cost_model == "on" else CostModel.off()
+    return dataclasses.replace(base, **parse_costs(args.cost))
+
+
+def calibration_pod(i: int) -> dict[str, Any]:
+    """A Pod about the size of a run Pod, for a scheduler nobody runs (the kubelet leaves it alone)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"calibration-{i:06d}",
+            "namespace": CALIBRATION_NS,
+            "labels": {"app.kubernetes.io/name": "bench-calibration", "bench/index": str(i)},
+            "annotations": {"bench/purpose": "create-rate calibration"},
+        },
+        "spec": {
+            "schedulerName": "bench-calibration",
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": 3600,
+            "containers": [
+                {
+                    "name": "job",
+                    "image": "busybox:1.36",
+                    "command": ["sh", "-c", "true"],
+                    "env": [{"name": "BENCH", "value": "1"}, {"name": "INDEX", "value": str(i)}],
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+
+
+@dataclass
+class Phase:
+    """Creates sent `width` at a time: how many, how long, each one's latency (client side)."""
+
+    width: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds > 0 else math.nan
+
+    def line(self, target: float) -> str:
+        lat = sorted(self.latencies)
+        return (
+            f"{self.rate:.0f} creates/s ({len(lat)} in {self.seconds:.2f} s; latency p50 {ms(percentile(lat, 50))}"
+            f" p99 {ms(percentile(lat, 99))}); real server {target:.0f}/s ({self.rate / target:.0%})"
+        )
+
+
+@dataclass
+class Calibration:
+    model: CostModel
+    sequential: Phase
+    parallel: Phase
+
+    def lines(self) -> list[str]:
+        return [
+            f"calibration, cost model {self.model.describe()}:",
+            f"  Pod creates one at a time: {self.sequential.line(REAL_SEQUENTIAL_RATE)}",
+            f"  {self.parallel.width} in flight:             {self.parallel.line(REAL_PARALLEL_RATE)}",
+        ]
+
+
+async def calibration_client(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Pod creates over HTTPS with aiohttp, one at a time and then `width` at a time (in a child process)."""
+    ctx = ssl.create_default_context(cafile=config["ca"])
+    headers = {
+        "Authorization": f"Bearer {config['token']}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": CALIBRATION_AGENT,
+    }
+    url = f"{config['url']}/api/v1/namespaces/{CALIBRATION_NS}/pods"
+    counter = itertools.count(int(config.get("first", 0)))
+    connector = aiohttp.TCPConnector(limit=max(config["width"], 1), ssl=ctx)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def create(latencies: list[float]) -> None:
+            body = json.dumps(calibration_pod(next(counter)))
+            began = time.perf_counter()
+            async with session.post(url, data=body) as resp:
+                await resp.read()
+                if resp.status != 201:
+                    raise RuntimeError(f"calibration create answered {resp.status}")
+            latencies.append(time.perf_counter() - began)
+
+        async def phase(count: int, width: int) -> dict[str, Any]:
+            latencies: list[float] = []
+            left = itertools.count(count, -1)
+
+            async def worker() -> None:
+                while next(left) > 0:
+                    await create(latencies)
+
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(width)))
+            return {"width": width, "seconds": time.perf_counter() - began, "latencies": latencies}
+
+        await phase(config["width"] * 3, config["width"])  # connections and TLS handshakes made first
+        sequential = await phase(config["sequential"], 1)
+        parallel = await phase(config["parallel"], config["width"])
+    return {"sequential": sequential, "parallel": parallel}
+
+
+def calibrate(cluster: Cluster, model: CostModel, sequential: int = 300, parallel: int = 1000) -> Calibration:
+    """Pod create rates of the running emulated server (with its cost model), as the real server's were
+    measured: a separate client process, the operator's credentials, sequential and 10 in flight."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": CALIBRATION_NS}}
+    if cluster.get("v1", "namespaces", None, CALIBRATION_NS) is None:
+        cluster.call(lambda: cluster.emulator.create_object("v1", "namespaces", None, namespace))
+    kubeconfig = yaml.safe_load(cluster.operator_kubeconfig().read_text())
+    first = len(cluster.list("v1", "pods", CALIBRATION_NS))
+    config = {
+        "url": cluster.url,
+        "ca": str(cluster.ca_file),
+        "token": kubeconfig["users"][0]["user"]["token"],
+        "width": CALIBRATION_WIDTH,
+        "sequential": sequential,
+        "parallel": parallel,
+        "first": first,
+    }
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--calibration-client", json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"calibration client failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return Calibration(model, Phase(**found["sequential"]), Phase(**found["parallel"]))
+
+
+def run_calibration(args: argparse.Namespace) -> str:
+    """`--calibrate`: the emulated server (and kubelet) alone, its create rates next to the real server's."""
+    model = cost_model(args)
+    workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-calibrate-"))
+    lines: list[str] = []
+    with Cluster(workdir, emulator=BenchApiServer(record_requests=False, history_limit=2, costs=model)) as cluster:
+        for _ in range(args.calibrate):
+            lines += calibrate(cluster, model).lines()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return "\n".join(lines)
+
+
 # --- the recording emulator -------------------------------------------------------------------
 
 
@@ -189,8 +386,10 @@ def correct_next(value: float, anchor: int, period: int, when: float, grace: flo
 class BenchApiServer(EmulatedApiServer):
     """The emulator, also noting Pod creates, Pod completions, and when each job became ready."""
 
-    #: pod name → (receive time, scheduled instant from the annotation, job label)
+    #: pod name → (time stored, scheduled instant from the annotation, job label)
     pod_creates: dict[str, tuple[float, float, str]] = attrs.field(factory=dict, init=False)
+    #: pod name → the create's arrival (before any wait for a seat of the cost model)
+    pod_arrivals: dict[str, float] = attrs.field(factory=dict, init=False)
     #: pod name → time the kubelet reported phase Succeeded
     pod_succeeded: dict[str, float] = attrs.field(factory=dict, init=False)
     #: job name → (anchor, period) of the jobs whose readiness is tracked
@@ -205,7 +404,9 @@ class BenchApiServer(EmulatedApiServer):
             scheduled = (meta.get("annotations") or {}).get(SCHEDULED_ANNOTATION)
             name, job = meta.get("name"), (meta.get("labels") or {}).get(JOB_LABEL, "")
             if name and scheduled and name not in self.pod_creates:
-                self.pod_creates[name] = (call.when, parse_time(scheduled), job)
+                # Stored now: what a watcher sees (the cost model may have queued it since arrival).
+                self.pod_creates[name] = (time.time(), parse_time(scheduled), job)
+                self.pod_arrivals[name] = call.when
         elif call.resource == "pods/status" and response.status < 400 and call.name:
             phase = ((request.data or {}).get("status") or {}).get("phase")
             if phase == "Succeeded" and call.name not in self.pod_succeeded:
@@ -391,6 +592,42 @@ class LagStats:
         )
 
 
+def server_times(
+    creates: Mapping[str, tuple[float, float, str]], arrivals: Mapping[str, float]
+) -> dict[tuple[str, float], float]:
+    """Per run (its first Pod): how long the server took from the create's arrival to storing it
+    (with the cost model: the wait for a seat and the service time)."""
+    out: dict[tuple[str, float], float] = {}
+    for name, (stored, scheduled, job) in sorted(creates.items(), key=lambda kv: kv[1]):
+        if name in arrivals:
+            out.setdefault((job, scheduled), stored - arrivals[name])
+    return out
+
+
+@dataclass
+class SeatUse:
+    """What the cost model's seats did over the whole run."""
+
+    limit: int
+    peak: int
+    served: int
+    waited: int
+    peak_queue: int
+
+    @classmethod
+    def of(cls, emulator: EmulatedApiServer) -> SeatUse:
+        s = emulator.seats
+        return cls(s.limit, s.peak, s.served, s.waited, s.peak_queue)
+
+    def line(self) -> str:
+        if not self.served:
+            return "none charged"
+        return (
+            f"{self.served} requests held one (peak {self.peak} of {self.limit or 'unbounded'});"
+            f" {self.waited} ({self.waited / self.served:.0%}) queued first, longest queue {self.peak_queue}"
+        )
+
+
 def first_creates(creates: Mapping[str, tuple[float, float, str]]) -> dict[tuple[str, float], float]:
     """(job, scheduled instant) → receive time of the run's first Pod (a retry's is not its start)."""
     out: dict[tuple[str, float], float] = {}
@@ -543,6 +780,11 @@ class Result:
     restart: Restart | None = None
     #: this process's (the emulator's) garbage-collection pauses
     emu_gc: list[tuple[float, float, int]] = field(default_factory=list)
+    costs: CostModel = field(default_factory=CostModel.off)
+    calibration: Calibration | None = None
+    #: (job, scheduled instant) of each run's first Pod → seconds from its create's arrival to stored
+    server_time: dict[tuple[str, float], float] = field(default_factory=dict)
+    seats: SeatUse | None = None
 
 
 @dataclass
@@ -563,6 +805,8 @@ class Restart:
 def start_profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes] | None:
     """`py-spy record --gil` (on-CPU Python only, 20 Hz, collapsed stacks) on the operator, if installed."""
     exe = Path(sys.executable).parent / "py-spy"
+    if not exe.exists():
+        exe = Path(shutil.which("py-spy") or exe)  # one on PATH (pip install --target ...) will do
     if not exe.exists() or seconds < 3:
         return None
     out = workdir / "operator-profile.txt"
@@ -635,14 +879,22 @@ def startup_budget(jobs: int) -> int:
 def run(args: argparse.Namespace) -> Result:
     workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-"))
     jobs = args.burst or args.jobs
-    emulator = BenchApiServer(record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs))
+    model = cost_model(args)
+    emulator = BenchApiServer(
+        record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs), costs=model
+    )
     script = Script(run_seconds=args.run_seconds)
-    cluster = Cluster(workdir, emulator=emulator, kubelet_options={"default_script": script})
+    kubelet = {"default_script": script, "post_events": args.kubelet_events == "on"}
+    cluster = Cluster(workdir, emulator=emulator, kubelet_options=kubelet)
     samples: list[Sample] = []
     notes: list[str] = []
     with cluster, GcLog() as emu_gc:
         assert cluster._thread is not None and cluster._thread.native_id is not None
         emu_stat = f"/proc/self/task/{cluster._thread.native_id}/stat"
+        calibration = None
+        if args.burst:  # what this server does alone, next to the real one's figures, before the run
+            calibration = calibrate(cluster, model)
+            print("\n".join(calibration.lines()), flush=True)
         create_estimate = 2 + jobs // (1000 if args.create == "store" else 150)
         lead = args.lead if args.lead is not None else startup_budget(jobs)
         first_slot = int(time.time()) + create_estimate + lead + int(args.idle)
@@ -672,6 +924,7 @@ def run(args: argparse.Namespace) -> Result:
             warm_end = first_slot + (args.warmup if args.warmup is not None else min(60.0, args.minutes * 20))
             end = first_slot + args.minutes * 60.0
         profiler: subprocess.Popen[bytes] | None = None
+        profile_tried = False
         profile_at = first_slot - 1.0 if args.burst else warm_end
         next_print = t0 + 30
         while (now := time.time()) < end:
@@ -688,9 +941,9 @@ def run(args: argparse.Namespace) -> Result:
                     operator_gc(metrics_port),
                 )
             )
-            if profiler is None and args.profile and now >= profile_at:
+            if profiler is None and args.profile and now >= profile_at and not profile_tried:
                 profiler = start_profiler(operator.pid, min(args.profile, end - now - 2), workdir)
-                args.profile = 0 if profiler is None else args.profile
+                profile_tried = True
             if args.burst and now > first_slot + 1 and len(emulator.pod_creates) >= jobs:
                 end = min(end, now + 8.0)  # all created: time for the (held-back) status writes
             if now >= next_print:
@@ -719,8 +972,10 @@ def run(args: argparse.Namespace) -> Result:
             notes.append("no profile: py-spy is not installed (.venv/bin/pip install py-spy)")
         counters = sum_counters(cluster)
         creates = dict(cluster.call(lambda: dict(emulator.pod_creates)))
+        arrivals = dict(cluster.call(lambda: dict(emulator.pod_arrivals)))
         succeeded = dict(cluster.call(lambda: dict(emulator.pod_succeeded)))
         ready_at = dict(cluster.call(lambda: dict(emulator.ready_at)))
+        seats = cluster.call(lambda: SeatUse.of(emulator))
         calls: list[ApiCall] = cluster.call(lambda: list(emulator.calls))
         restart = None
         if args.restart:
@@ -751,6 +1006,10 @@ def run(args: argparse.Namespace) -> Result:
         notes=notes,
         restart=restart,
         emu_gc=emu_gc.pauses,
+        costs=model,
+        calibration=calibration,
+        server_time=server_times(creates, arrivals),
+        seats=seats,
     )
 
 
@@ -835,6 +1094,7 @@ def format_report(r: Result) -> str:
         add(("mode", f"steady: {plan.jobs} jobs every {every}, {r.args.minutes:g} min from the first slot"))
         add(("schedule demands", f"{plan.jobs / plan.period:.2f} runs/s"))
     add(("jobs created", f"{r.create_s:.1f} s ({r.args.create})"))
+    add(("cost model (support/costs.py)", r.costs.describe()))
 
     # Startup: readiness, then the quiet window before the first slot.
     ready_s, not_ready = readiness(r.ready_at, plan.jobs, r.t0)
@@ -866,6 +1126,16 @@ def format_report(r: Result) -> str:
         add((f"target all creates <= {TARGET_BURST_S:.0f} s after the slot", verdict(burst.to_last <= TARGET_BURST_S)))
         add(("create rate (first -> last create)", f"{burst.rate:.0f} Pods/s over {secs(burst.spread)}"))
         add(("lag p50/p95/p99/max", lag_row(burst.lag)))
+        keys = [k for k in r.runs if k[1] == plan.first_slot and k in r.server_time]
+        if keys:
+            sent = LagStats.of([r.runs[k] - r.server_time[k] - plan.first_slot for k in keys])
+            served = LagStats.of([r.server_time[k] for k in keys])
+            add(("  slot -> create sent (operator) p50/p99", f"{ms(sent.p50)} / {ms(sent.p99)}"))
+            add(("  sent -> stored (server) p50/p99", f"{ms(served.p50)} / {ms(served.p99)}"))
+            span = max(r.runs[k] for k in keys) - min(r.runs[k] - r.server_time[k] for k in keys)
+            if span > 0:  # the time average of creates inside the server, first arrival to last stored
+                held = sum(r.server_time[k] for k in keys) / span
+                add(("  creates at the server at once (mean)", f"{held:.0f}"))
         last = plan.first_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
         u = usage(samples, plan.first_slot - 0.2, last + 0.2)
         runs = burst.created
@@ -940,8 +1210,25 @@ def format_report(r: Result) -> str:
     )
     for agent, count in others.most_common():
         add((f"Pod writes by {agent} (watch events)", f"{count / runs if runs else math.nan:.2f}/run"))
+    by_request = Counter(
+        (c.user_agent.split("/")[0], c.verb, c.resource)
+        for c in r.calls
+        if window[0] <= c.when < window[1] and c.verb != "watch"
+    )
+    by_agent: Counter[str] = Counter()
+    for (agent, _, _), count in by_request.items():
+        by_agent[agent] += count
+    if runs:
+        add(("API requests/run in the window (all clients)", f"{sum(by_agent.values()) / runs:.2f}"))
+        for agent, count in by_agent.most_common():
+            top = sorted(((n, v, res) for (a, v, res), n in by_request.items() if a == agent), reverse=True)[:4]
+            detail = ", ".join(f"{v} {res} {n / runs:.2f}" for n, v, res in top)
+            add((f"  {agent}", f"{count / runs:.2f} ({detail})"))
+    if r.seats is not None and r.costs.enabled:
+        add(("seats (whole run)", r.seats.line()))
     width = max(len(k) for k, _ in rows)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines = [*(r.calibration.lines() if r.calibration else [])]
+    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines += ["lag by scheduled time (since operator start): slots, p50, max; GC pauses: operator (full), emulator"]
     lines += lag_timeline(r.runs, r.t0, 1.0 if r.args.burst else 15.0, r.samples, r.emu_gc)
     if r.restart is not None:
@@ -1026,7 +1313,7 @@ def run_chains(args: argparse.Namespace) -> str:
     """Start every chain's head at once; measure each link; the report as text."""
     chains, length = parse_chains(args.chains)
     workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-chains-"))
-    emulator = BenchApiServer(record_requests=False, history_limit=2)
+    emulator = BenchApiServer(record_requests=False, history_limit=2, costs=cost_model(args))
     cluster = Cluster(
         workdir, emulator=emulator, kubelet_options={"default_script": Script(run_seconds=args.run_seconds)}
     )
@@ -1091,6 +1378,7 @@ def run_chains(args: argparse.Namespace) -> str:
         [
             f"chains: {chains} chains of {length} jobs ({jobs} jobs, {chains * (length - 1)} links),"
             f" Pods run {args.run_seconds:g}s, resync {resync}s",
+            f"cost model: {emulator.costs.describe()}",
             f"all heads told to run at once; every chain's last job recorded after {took:.1f}s",
             f"link delay (upstream Pod Succeeded -> downstream Pod create): n={stats.count} missing={stats.missing}"
             f" p50 {ms(stats.p50)} p95 {ms(stats.p95)} p99 {ms(stats.p99)} max {ms(stats.max)}"
@@ -1133,6 +1421,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--emulator-gc", action="store_true", help="leave the emulator's full garbage collections on (they add lag)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (operator log)")
+    parser.add_argument(
+        "--cost-model",
+        choices=("on", "off"),
+        default="on",
+        help="charge a real server's service times and seats (support/costs.py; default on)",
+    )
+    parser.add_argument(
+        "--cost", action="append", default=[], metavar="NAME=VALUE", help="cost model override, e.g. create=3ms"
+    )
+    parser.add_argument(
+        "--calibrate",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="only measure the server's Pod create rates (N times) next to the real server's",
+    )
+    parser.add_argument(
+        "--kubelet-events",
+        choices=("on", "off"),
+        default="on",
+        help="the simulated kubelet and scheduler post their Pod Events (Scheduled, Pulled, ...; default on)",
+    )
+    parser.add_argument("--calibration-client", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.minutes <= 0 or args.burst < 0:
         parser.error("--jobs and --minutes must be positive, --burst not negative")
@@ -1149,14 +1462,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--chains: {exc}")
     if args.restart and not args.burst:
         parser.error("--restart needs --burst (nothing may be due while the restarted operator is watched)")
+    try:
+        cost_model(args)
+    except ValueError as exc:
+        parser.error(f"--cost: {exc}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.calibration_client:  # the child process of `calibrate`
+        print(json.dumps(asyncio.run(calibration_client(json.loads(args.calibration_client)))), flush=True)
+        return 0
     # The kubelet's in-flight Pods are cut off at shutdown; asyncio would log each one.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    print(run_chains(args) if args.chains else format_report(run(args)), flush=True)
+    if args.calibrate:
+        print(run_calibration(args), flush=True)
+    else:
+        print(run_chains(args) if args.chains else format_report(run(args)), flush=True)
     return 0
 
 

@@ -91,7 +91,7 @@ def test_seeding_is_validated_like_a_post(cluster: Cluster) -> None:
 
 def test_small_burst_through_the_real_operator_is_counted() -> None:
     """20 jobs due in one second: every Pod create is seen, readiness found, writes ≤ 3 per run,
-    and a restart afterwards is watched."""
+    and a restart afterwards is watched; the cost model is on and calibrated first."""
     args = bench.parse_args(["--burst", "20", "--lead", "12", "--burst-wait", "30", "--restart", "6"])
     result = bench.run(args)
     burst = bench.Burst.of(result.runs, result.plan.first_slot, 20)
@@ -108,3 +108,9 @@ def test_small_burst_through_the_real_operator_is_counted() -> None:
     assert re.search(r"^pods created for the slot +20 of 20$", report, re.M)
     assert re.search(r"^target all creates <= 5 s after the slot +(PASS|FAIL)$", report, re.M)
     assert "traceback" not in report
+    # the calibration ran against this server first, through the cost model's seats
+    assert result.calibration is not None and result.costs == bench.CostModel()
+    assert len(result.calibration.sequential.latencies) == 300 and len(result.calibration.parallel.latencies) == 1000
+    assert re.search(r"^  Pod creates one at a time: \d+ creates/s .*real server 285/s", report, re.M)
+    assert result.seats is not None and result.seats.peak == result.costs.seats and result.seats.waited > 0
+    assert re.search(r"^  sent -> stored \(server\) p50/p99 +\d+ ms / \d+ ms$", report, re.M)

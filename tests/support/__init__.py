@@ -11,6 +11,8 @@
         cluster.faults.add("error", code=503, probability=0.3, times=None)  # faults.py; docs/faults.md
         cluster.restart_api(down=3.0)              # same port, objects and resourceVersions
 
+    Cluster(emulator_options={"costs": CostModel()})  # a real server's service times and seats (costs.py)
+
 Known gaps versus a real kube-apiserver (deliberate; tests must not depend on them):
 - authentication is client certificates and bearer tokens from the emulator's registry (no OIDC,
   webhook token authn, TokenRequest/TokenReview, bound-token expiry or anonymous auth unless
@@ -33,6 +35,7 @@ Known gaps versus a real kube-apiserver (deliberate; tests must not depend on th
 
 from .authn import Identity, TokenRegistry
 from .cluster import Cluster, OperatorProcess, ocj_crd, wait_for, write_kubeconfig
+from .costs import CostModel
 from .emulator import ApiCall, EmulatedApiServer, Fault
 from .faults import FaultPlan, FaultRule, Listener
 from .kubelet import Script, SimulatedKubelet
@@ -40,6 +43,7 @@ from .kubelet import Script, SimulatedKubelet
 __all__ = [
     "ApiCall",
     "Cluster",
+    "CostModel",
     "EmulatedApiServer",
     "Fault",
     "FaultPlan",

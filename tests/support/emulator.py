@@ -62,6 +62,7 @@ from .apimachinery import (
     table,
     validate,
 )
+from .costs import CostModel, Pacer, Quantizer, Seats
 from .faults import FaultPlan
 from .policy import bootstrap_policy
 
@@ -419,12 +420,20 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     anonymous: bool = False
     #: Authorize every request against the stored RBAC objects (system:masters bypasses, as in a cluster).
     authorization: bool = True
+    #: What a real server charges per request (costs.py): off by default (tests); the bench turns it on.
+    costs: CostModel = attrs.field(factory=CostModel.off)
 
     calls: list[ApiCall] = attrs.field(factory=list, init=False)
     #: Requests refused by authentication (401) or authorization (403), discovery included.
     rejected: list[ApiCall] = attrs.field(factory=list, init=False)
     authorizer: rbac.Authorizer = attrs.field(init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
+    #: The seats of `costs` (in use, peak, queued: what the cost model did).
+    seats: Seats = attrs.field(init=False)
+    #: Turns `costs` service times into sleeps; `service.total` is the time charged so far.
+    service: Quantizer = attrs.field(factory=Quantizer, init=False)
+    #: Seconds charged to watch streams for the events they sent (`costs.watch_event` each).
+    watch_charged: float = attrs.field(default=0.0, init=False)
     _types: dict[tuple[str, str, str], ResourceType] = attrs.field(factory=dict, init=False)
     _rv: int = attrs.field(default=1, init=False)
     _log: list[_Change] = attrs.field(factory=list, init=False)
@@ -440,6 +449,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.authorizer = rbac.Authorizer(self.list_objects)
+        self.seats = Seats(self.costs.seats)
         for rt in BUILTIN_TYPES:
             self._types[rt.group, rt.version, rt.plural] = rt
         now = rfc3339()
@@ -587,7 +597,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         )
         try:
             refused = self._admit(raw_request, path, params, verb, call)
-            response = refused if refused is not None else await self._dispatch(request, path, call)
+            response = refused if refused is not None else await self._charged(request, path, call)
         except ApiError as e:
             response = aiohttp.web.json_response(e.status(), status=e.code)
         except kmock.KubernetesError as e:
@@ -643,6 +653,24 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
             self.rejected.append(call)
             return aiohttp.web.json_response(rbac.forbidden_status(identity.user, attrs), status=403)
         return None
+
+    async def _charged(self, request: rendering.Request, path: _Path, call: ApiCall) -> aiohttp.web.StreamResponse:
+        """Serve a request as the cost model says (costs.py): wait for a seat, hold it for the verb's
+        service time, then answer (still holding it). A watch holds no seat; its events are paced."""
+        if call.verb == "watch" or not self.costs.enabled:
+            return await self._dispatch(request, path, call)
+        async with self.seats.hold():
+            busy = self.seats.in_use
+            await self._hold(self.costs.service_time(call.verb, busy=busy))
+            before = self._rv
+            response = await self._dispatch(request, path, call)
+            if call.verb == "deletecollection":  # one delete per object removed (each its own commit)
+                await self._hold(self.costs.service_time(call.verb, removed=self._rv - before, busy=busy))
+        return response
+
+    async def _hold(self, seconds: float) -> None:
+        if wait := self.service(seconds):  # whole milliseconds, averaging `seconds` (costs.Quantizer)
+            await asyncio.sleep(wait)
 
     @staticmethod
     def _kmock_action(verb: str) -> kmock.action | None:
@@ -1708,7 +1736,12 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         assert request._raw_request is not None
         await response.prepare(request._raw_request)
 
+        pacer = Pacer()  # each event costs the stream `costs.watch_event` (0 when the model is off)
+
         async def send(event: JSON) -> None:
+            if self.costs.watch_event:
+                self.watch_charged += self.costs.watch_event
+                await pacer.charge(self.costs.watch_event)
             if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                 event = {"type": event["type"], "object": self._table(rt, [event["object"]], str(self._rv), include)}
             await response.write(json.dumps(event).encode() + b"\n")

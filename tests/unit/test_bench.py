@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -189,3 +190,59 @@ def test_busy_until_is_the_last_busy_second() -> None:
     assert math.isinf(bench.busy_until(still))
     assert bench.busy_until([(t * 0.5, 0.0) for t in range(11)]) == 0.0
     assert bench.busy_until([]) == 0.0
+
+
+# --- the cost model's settings and the calibration figures --------------------------------------
+
+
+def test_cost_overrides_take_seconds_or_milliseconds_and_whole_seats() -> None:
+    assert bench.parse_costs(["create=3ms", "get=0.0005", " seats = 4 ", "contention=0"]) == {
+        "create": pytest.approx(0.003),
+        "get": 0.0005,
+        "seats": 4,
+        "contention": 0.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("creates=3ms", "expected NAME=VALUE with NAME one of contention, create, delete, get, list, patch, seats"),
+        ("create=fast", "got 'create=fast'"),
+        ("create", "got 'create'"),
+        ("create=-1ms", "got 'create=-1ms'"),
+        ("seats=1.5", "seats is a whole number, got '1.5'"),
+        ("seats=2ms", "seats is a whole number, got '2ms'"),
+    ],
+)
+def test_bad_cost_overrides_are_refused_saying_what_is_expected(item: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        bench.parse_costs([item])
+
+
+def test_the_bench_charges_the_calibrated_model_unless_told_not_to(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.cost_model(bench.parse_args([])) == bench.CostModel()
+    assert bench.cost_model(bench.parse_args(["--cost-model", "off"])) == bench.CostModel.off()
+    tuned = bench.cost_model(bench.parse_args(["--cost", "seats=3", "--cost", "create=2ms"]))
+    assert (tuned.seats, tuned.create, tuned.patch) == (3, 0.002, bench.CostModel().patch)
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--cost", "seats=many"])
+    assert "--cost: expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_server_time_is_arrival_to_stored_of_each_runs_first_pod() -> None:
+    creates = {"j-1": (100.30, 100.0, "j"), "j-1-retry": (104.0, 100.0, "j"), "k-1": (100.50, 100.0, "k")}
+    arrivals = {"j-1": 100.10, "j-1-retry": 103.9, "k-1": 100.45}
+    assert bench.server_times(creates, arrivals) == {
+        ("j", 100.0): pytest.approx(0.20),
+        ("k", 100.0): pytest.approx(0.05),
+    }
+
+
+def test_calibration_lines_put_each_rate_next_to_the_real_servers() -> None:
+    sequential = bench.Phase(width=1, seconds=1.0, latencies=[0.0035] * 285)
+    parallel = bench.Phase(width=10, seconds=2.0, latencies=[0.019] * 1040)
+    lines = bench.Calibration(bench.CostModel(), sequential, parallel).lines()
+    assert lines[0].startswith("calibration, cost model seats 2")
+    assert "285 creates/s (285 in 1.00 s; latency p50 4 ms p99 4 ms); real server 285/s (100%)" in lines[1]
+    assert "10 in flight" in lines[2] and "520 creates/s" in lines[2] and "real server 520/s (100%)" in lines[2]
