@@ -197,14 +197,19 @@ class Kube:
     async def create_pod(self, body: dict[str, Any]) -> bool:
         """Create a Pod; False when it already exists (the run was started before)."""
         self._count("pods.create")
-        try:
-            async with self.creates.slot():
-                path = self._pods(body["metadata"]["namespace"])
+        path = self._pods(body["metadata"]["namespace"])
+        async with self.creates.slot() as answer:
+            try:
                 await self.request("POST", path, operation="pods.create", body=body, priority=FIRST)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+            except ApiException as exc:
+                if exc.status == 409:
+                    return False
+                if exc.status is None or exc.status == 429 or exc.status >= 500:
+                    answer.overloaded()
+                raise
+            except (OSError, TimeoutError, aiohttp.ClientError):
+                answer.overloaded()
+                raise
         return True
 
     async def delete_pod(self, namespace: str, name: str) -> bool:

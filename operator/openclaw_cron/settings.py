@@ -43,8 +43,9 @@ class Settings:
     kube_api_burst: int = 600
     #: Per attempt of one API request; a request that times out is retried with backoff.
     api_timeout_seconds: float = 30.0
-    #: Jobs reconciled at once (bounds parallel Pod creates in a burst).
-    max_parallel_reconciles: int = 64
+    #: Jobs reconciled at once. Pod creates in a burst are bounded apart from it, by how the
+    #: server answers them (throttle.AdaptiveLimit, 8..256), so this only caps the passes.
+    max_parallel_reconciles: int = 256
     #: Per-run Normal Events (Started, Succeeded, Skipped); Warnings are always emitted.
     normal_events: bool = False
     #: Finished Pods beyond the history limits are pruned once this many are due (one

@@ -7,10 +7,12 @@ run's Pod never waits behind another run's bookkeeping. Nothing is reordered ins
 pass still awaits its create before it writes the status that records it), and the total rate
 is unchanged.
 
-`AdaptiveLimit` bounds how many creates are in flight by how fast the server answers them
-(a gradient limit, as in Netflix's concurrency-limits): while answers come about as fast as the
-fastest seen, the limit grows; when they slow down (the server queues), it shrinks toward what
-the server serves without queueing. The clock is injectable in both, for tests.
+`AdaptiveLimit` bounds how many creates are in flight by how the server answers them: while it
+answers within a second the limit grows (to 256), and when it answers slower or pushes back
+(429, 5xx, timeouts) the limit halves (to 8). It starts at 64, the fixed number it replaces.
+A latency-gradient limit was tried first and dropped: it read the queueing that every client
+causes at a shared server as its own and gave the burst away (17 s instead of 5 s, docs/bench.md).
+The clock is injectable in both, for tests.
 """
 
 from __future__ import annotations
@@ -89,33 +91,41 @@ class TokenBucket:
             fut.set_result(None)
 
 
-class AdaptiveLimit:
-    """How many requests of one kind may be in flight, following the server's answer times.
+class Answer:
+    """What one request under an `AdaptiveLimit` learned; `overloaded()` when the server said so."""
 
-    After each answer: `limit <- limit * clamp(best / recent, 0.5, 1) + sqrt(limit)`, within
-    [`least`, `most`], where `best` is the fastest answer of the last one or two windows of
-    `window` answers (the server's time without queueing; old ones age out, as the server may
-    change) and `recent` a smoothed answer time. While answers stay near the best,
-    the limit grows by about its square root; when queueing doubles them, it halves.
+    def __init__(self) -> None:
+        self.overload = False
+
+    def overloaded(self) -> None:
+        """The server pushed back (429, 5xx, no answer in time): the limit halves."""
+        self.overload = True
+
+
+class AdaptiveLimit:
+    """How many requests of one kind may be in flight, following how the server answers them.
+
+    Additive increase, multiplicative decrease (as TCP, and client-go's flow control in spirit):
+    every answer within `slow` seconds raises the limit by one, up to `most`; an answer slower
+    than that, or a push-back (`Answer.overloaded`), halves it, down to `least`, at most once
+    per `slow` seconds (a burst of failures is one signal, not many). So a server that answers
+    a burst quickly gets it all at once, and one that queues or refuses gets fewer at a time.
     """
 
     def __init__(
         self,
-        least: int = 4,
-        most: int = 64,
-        initial: int = 16,
+        least: int = 8,
+        most: int = 256,
+        initial: int = 64,
         *,
-        window: int = 200,
+        slow: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.least, self.most = least, most
-        self.limit = float(min(most, max(least, initial)))
+        self.limit = min(most, max(least, initial))
+        self.slow = slow
         self._clock = clock
-        self._window = window
-        self._best_before = math.inf  # of the previous window
-        self._best_now = math.inf  # of the current one
-        self._seen = 0
-        self._recent: float | None = None
+        self._last_cut = -math.inf
         self._in_flight = 0
         self._changed = asyncio.Condition()
 
@@ -123,31 +133,27 @@ class AdaptiveLimit:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def observe(self, seconds: float) -> None:
-        """One answer took `seconds`: update the limit (the pure part, for tests)."""
-        self._seen += 1
-        if self._seen > self._window:
-            self._best_before, self._best_now, self._seen = self._best_now, math.inf, 1
-        self._best_now = min(self._best_now, seconds)
-        best = min(self._best_before, self._best_now)
-        self._recent = seconds if self._recent is None else 0.8 * self._recent + 0.2 * seconds
-        ratio = min(1.0, max(0.5, best / self._recent)) if self._recent > 0 else 1.0
-        self.limit = min(float(self.most), max(float(self.least), self.limit * ratio + math.sqrt(self.limit)))
+    def observe(self, seconds: float, overloaded: bool = False) -> None:
+        """One answer took `seconds` (the pure part, for tests)."""
+        if overloaded or seconds > self.slow:
+            now = self._clock()
+            if now - self._last_cut >= self.slow:
+                self.limit, self._last_cut = max(self.least, self.limit // 2), now
+        else:
+            self.limit = min(self.most, self.limit + 1)
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the `limit` slots for one request; its answer time adjusts the limit."""
+    async def slot(self) -> AsyncIterator[Answer]:
+        """Hold one of the `limit` slots for one request; how it was answered adjusts the limit."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < int(self.limit))
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
             self._in_flight += 1
         began = self._clock()
-        ok = False
+        answer = Answer()
         try:
-            yield
-            ok = True
+            yield answer
         finally:
-            if ok:
-                self.observe(self._clock() - began)
+            self.observe(self._clock() - began, answer.overload)
             async with self._changed:
                 self._in_flight -= 1
                 self._changed.notify_all()

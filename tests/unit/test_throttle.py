@@ -45,31 +45,38 @@ async def test_without_a_rate_limit_nobody_waits() -> None:
     assert bucket.waiting() == 0
 
 
-def test_the_limit_grows_while_answers_stay_fast() -> None:
-    limit = AdaptiveLimit(least=4, most=64, initial=8)
-    for _ in range(50):
-        limit.observe(0.004)
-    assert limit.limit == 64  # no queueing seen: up to the bound
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
-def test_the_limit_shrinks_when_the_server_queues() -> None:
-    limit = AdaptiveLimit(least=4, most=64, initial=64)
-    limit.observe(0.004)  # the server's time without queueing
-    for _ in range(30):
-        limit.observe(0.1)  # 25x slower: requests wait in the server's queue
-    assert limit.limit < 20
-    for _ in range(2 * 200):
-        limit.observe(0.1)  # two windows on, the old best aged out: slow is the new normal, so it grows again
-    assert limit.limit == 64
+def test_the_limit_grows_by_one_per_quick_answer_up_to_its_bound() -> None:
+    limit = AdaptiveLimit(least=8, most=70, initial=64, clock=Clock())
+    for _ in range(3):
+        limit.observe(0.3)  # queued at the server, but answered within a second
+    assert limit.limit == 67
+    for _ in range(10):
+        limit.observe(0.3)
+    assert limit.limit == 70
 
 
-def test_the_limit_stays_within_its_bounds() -> None:
-    limit = AdaptiveLimit(least=4, most=16, initial=100)
+def test_a_slow_answer_or_a_push_back_halves_it_once_per_second() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(least=8, most=256, initial=64, slow=1.0, clock=clock)
+    limit.observe(2.5)  # slower than a second: the server is overwhelmed
+    assert limit.limit == 32
+    limit.observe(0.01, overloaded=True)  # the same episode (within a second): one signal
+    assert limit.limit == 32
+    clock.now += 1.5
+    limit.observe(0.01, overloaded=True)  # a 429 later on
     assert limit.limit == 16
-    limit.observe(0.001)
-    for _ in range(100):
-        limit.observe(10.0)
-    assert limit.limit >= 4
+    for _ in range(3):
+        clock.now += 2
+        limit.observe(5.0)
+    assert limit.limit == 8  # never below `least`
 
 
 async def test_no_more_in_flight_than_the_limit() -> None:
@@ -86,12 +93,14 @@ async def test_no_more_in_flight_than_the_limit() -> None:
     assert peak == 2 and limit.in_flight == 0
 
 
-async def test_a_failed_request_frees_its_slot_without_moving_the_limit() -> None:
-    limit = AdaptiveLimit(least=1, most=1, initial=1)
+async def test_a_pushed_back_request_frees_its_slot_and_halves_the_limit() -> None:
+    limit = AdaptiveLimit(least=1, most=4, initial=4)
     with pytest.raises(RuntimeError):
-        async with limit.slot():
-            raise RuntimeError("refused")
-    assert limit.in_flight == 0 and limit.limit == 1
+        async with limit.slot() as answer:
+            answer.overloaded()
+            raise RuntimeError("429 Too Many Requests")
+    assert limit.in_flight == 0 and limit.limit == 2
     async with asyncio.timeout(1):
         async with limit.slot():
             pass
+    assert limit.limit == 3  # answered at once: one more
