@@ -104,10 +104,15 @@ Sleep = Callable[[float], Awaitable[object]]
 
 
 class Seats:
-    """At most `limit` requests served at once (0: no bound); the rest wait their turn in order.
+    """At most `limit` requests served at once (0: no bound); the rest wait, fairly by flow.
+
+    As the API server's priority and fairness: each flow (the authenticated user, as the
+    default FlowSchemas distinguish them) waits in its own queue, and a freed seat goes to the
+    next flow in turn, so one chatty client (the kubelet, 100 connections) cannot make another
+    (the operator) wait behind all of its requests. Within a flow, requests keep their order.
 
     Counters say what happened, for tests and the bench's report: the most seats ever in use
-    at once, how many requests had to queue, and the longest queue.
+    at once, how many requests had to queue, and the longest queue (all flows together).
     """
 
     def __init__(self, limit: int) -> None:
@@ -117,45 +122,62 @@ class Seats:
         self.served = 0
         self.waited = 0
         self.peak_queue = 0
-        self._queue: deque[asyncio.Future[None]] = deque()
+        self._queues: dict[str, deque[asyncio.Future[None]]] = {}
+        #: Flows with waiters, in the order their turn comes.
+        self._turns: deque[str] = deque()
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return sum(len(q) for q in self._queues.values())
 
     def _take(self) -> None:
         self.in_use += 1
         self.peak = max(self.peak, self.in_use)
 
-    async def _acquire(self) -> None:
-        if self.limit <= 0 or (self.in_use < self.limit and not self._queue):
+    async def _acquire(self, flow: str) -> None:
+        if self.limit <= 0 or (self.in_use < self.limit and not self._turns):
             self._take()
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(turn)
+        queue = self._queues.setdefault(flow, deque())
+        if not queue:
+            self._turns.append(flow)
+        queue.append(turn)
         self.waited += 1
-        self.peak_queue = max(self.peak_queue, len(self._queue))
+        self.peak_queue = max(self.peak_queue, self.queued)
         try:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self._release()  # the seat was handed over just as the client went away: pass it on
-            elif turn in self._queue:  # (a release may have dropped it already)
-                self._queue.remove(turn)
+            elif turn in queue:  # (a release may have dropped it already)
+                queue.remove(turn)
+                if not queue and flow in self._turns:
+                    self._turns.remove(flow)
             raise
+
+    def _next(self) -> asyncio.Future[None] | None:
+        """The first waiter of the flow whose turn it is; that flow goes to the back of the line."""
+        while self._turns:
+            flow = self._turns.popleft()
+            queue = self._queues[flow]
+            turn = queue.popleft()
+            if queue:
+                self._turns.append(flow)
+            if not turn.done():
+                return turn
+        return None
 
     def _release(self) -> None:
         self.in_use -= 1
-        while self._queue and self.in_use < self.limit:
-            turn = self._queue.popleft()
-            if not turn.done():
-                self._take()
-                turn.set_result(None)
+        while self.in_use < self.limit and (turn := self._next()) is not None:
+            self._take()
+            turn.set_result(None)
 
     @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        """A seat for the duration of the block (after waiting for one)."""
-        await self._acquire()
+    async def hold(self, flow: str = "") -> AsyncIterator[None]:
+        """A seat for the duration of the block (after waiting for one, in `flow`'s queue)."""
+        await self._acquire(flow)
         self.served += 1
         try:
             yield

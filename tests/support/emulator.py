@@ -655,11 +655,12 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         return None
 
     async def _charged(self, request: rendering.Request, path: _Path, call: ApiCall) -> aiohttp.web.StreamResponse:
-        """Serve a request as the cost model says (costs.py): wait for a seat, hold it for the verb's
-        service time, then answer (still holding it). A watch holds no seat; its events are paced."""
+        """Serve a request as the cost model says (costs.py): wait for a seat (fairly among users, as
+        priority and fairness does), hold it for the verb's service time, then answer (still holding it).
+        A watch holds no seat; its events are paced."""
         if call.verb == "watch" or not self.costs.enabled:
             return await self._dispatch(request, path, call)
-        async with self.seats.hold():
+        async with self.seats.hold(call.user):
             busy = self.seats.in_use
             await self._hold(self.costs.service_time(call.verb, busy=busy))
             before = self._rv

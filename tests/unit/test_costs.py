@@ -105,6 +105,31 @@ async def test_seats_are_never_exceeded_and_the_queue_is_served_in_order() -> No
     assert (seats.served, seats.waited, seats.peak_queue, seats.in_use) == (6, 4, 4, 0)
 
 
+async def test_a_freed_seat_goes_to_the_next_flow_in_turn_not_the_longest_queue() -> None:
+    """Priority and fairness: a client with many requests waiting cannot starve one with a few."""
+    seats = Seats(1)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def request(flow: str, name: str) -> None:
+        async with seats.hold(flow):
+            order.append(name)
+            await release.wait()
+
+    first = asyncio.create_task(request("system:node:n1", "kubelet-0"))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(request("system:node:n1", f"kubelet-{i}")) for i in range(1, 5)]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(request("system:serviceaccount:cron:operator", f"create-{i}")) for i in range(2)]
+    await asyncio.sleep(0)
+    assert seats.queued == 6
+    release.set()
+    await asyncio.gather(first, *tasks)
+    # the kubelet queued first, yet the operator's creates get every other seat
+    assert order == ["kubelet-0", "kubelet-1", "create-0", "kubelet-2", "create-1", "kubelet-3", "kubelet-4"]
+    assert seats.in_use == 0 and seats.queued == 0
+
+
 async def test_a_waiter_that_goes_away_loses_its_place_and_leaks_no_seat() -> None:
     seats = Seats(1)
     release = asyncio.Event()
