@@ -93,6 +93,12 @@ class HttpChannel(Channel):
     url: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def from_config(cls, r: ConfigReader, common: dict[str, Any]) -> Self:
+        """A channel whose one field is its URL (Slack's and Discord's ``webhookUrl``)."""
+        (url_field,) = cls.required_fields
+        return cls(url=r.url(url_field), **common)
+
     def secrets(self) -> tuple[str, ...]:
         parts = urlsplit(self.url)
         path = parts.path if parts.path.strip("/") else ""  # a bare "/" is no secret (and is in every URL)

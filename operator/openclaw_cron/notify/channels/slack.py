@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 from ..message import Notification
-from ..reader import ConfigReader
 from .base import HttpChannel, truncate
 
 
@@ -16,10 +15,6 @@ class SlackChannel(HttpChannel):
 
     type: ClassVar[str] = "slack"
     required_fields: ClassVar[frozenset[str]] = frozenset({"webhookUrl"})
-
-    @classmethod
-    def from_config(cls, r: ConfigReader, common: dict[str, Any]) -> Self:
-        return cls(url=r.url("webhookUrl"), **common)
 
     def payload(self, message: Notification) -> dict[str, Any]:
         title, body = message.rendered()
