@@ -217,12 +217,14 @@ def parse_costs(items: Sequence[str]) -> dict[str, Any]:
         key, _, text = item.partition("=")
         key, text = key.strip(), text.strip()
         m = COST_VALUE.match(text)
-        if key not in names or not m:
+        if key not in names:
             raise ValueError(f"expected NAME=VALUE with NAME one of {', '.join(sorted(names))}, got {item!r}")
         if key == "seats":
-            if m.group(2) or "." in m.group(1):
+            if not text.isdigit():
                 raise ValueError(f"seats is a whole number, got {text!r}")
-            out[key] = int(m.group(1))
+            out[key] = int(text)
+        elif not m:
+            raise ValueError(f"{key}: expected a number of seconds, or of milliseconds with 'ms' (3ms), got {text!r}")
         else:
             out[key] = float(m.group(1)) / (1000 if m.group(2) == "ms" else 1)
     return out

@@ -51,14 +51,6 @@ class TokenBucket:
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
         self._last = now
 
-    def delay(self) -> float:
-        """Take a token; how long the caller must wait before using it (0 = now)."""
-        if self.qps <= 0:
-            return 0.0
-        self._refill()
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
-
     def waiting(self) -> int:
         """Requests queued for a token."""
         return sum(1 for *_, fut in self._waiters if not fut.done())

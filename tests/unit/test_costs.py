@@ -153,27 +153,14 @@ async def test_a_waiter_that_goes_away_loses_its_place_and_leaks_no_seat() -> No
     assert gone.cancelled() and served == ["first", "last"] and seats.in_use == 0
 
 
-async def test_a_seat_handed_to_a_waiter_that_was_just_cancelled_is_passed_on() -> None:
-    seats = Seats(1)
-    served: list[str] = []
-
-    async def request(name: str) -> None:
-        async with seats.hold():
-            served.append(name)
-
-    mine = seats.hold()
-    await mine.__aenter__()
-    handed = asyncio.create_task(request("handed"))
-    last = asyncio.create_task(request("last"))
-    await settle()
-    assert seats.queued == 2
-    await mine.__aexit__(None, None, None)  # the seat goes to `handed`, which has not run yet...
-    handed.cancel()  # ...and is cancelled before it does
-    await asyncio.gather(handed, last, return_exceptions=True)
-    assert handed.cancelled() and served == ["last"] and seats.in_use == 0 and seats.queued == 0
-
-
-async def test_a_waiter_cancelled_just_before_a_release_is_skipped_and_forgotten() -> None:
+@pytest.mark.parametrize(
+    "cancel_first",
+    [
+        False,  # the seat is handed to the waiter, which is cancelled before it runs: passed on
+        True,  # the waiter is cancelled, then the release comes: it is skipped and forgotten
+    ],
+)
+async def test_a_cancelled_waiter_never_keeps_a_seat_nor_its_place(cancel_first: bool) -> None:
     seats = Seats(1)
     served: list[str] = []
 
@@ -186,8 +173,13 @@ async def test_a_waiter_cancelled_just_before_a_release_is_skipped_and_forgotten
     gone = asyncio.create_task(request("gone"))
     last = asyncio.create_task(request("last"))
     await settle()
-    gone.cancel()  # its turn is cancelled now, its task runs later...
-    await mine.__aexit__(None, None, None)  # ...after this release skipped it for `last`
+    assert seats.queued == 2
+    if cancel_first:
+        gone.cancel()
+        await mine.__aexit__(None, None, None)
+    else:
+        await mine.__aexit__(None, None, None)
+        gone.cancel()
     await asyncio.gather(gone, last, return_exceptions=True)
     assert gone.cancelled() and served == ["last"] and seats.in_use == 0 and seats.queued == 0
 

@@ -13,41 +13,7 @@ import pytest
 
 from openclaw_cron.kube import BACKOFF_CAP, retry_delay
 from openclaw_cron.settings import Settings
-from openclaw_cron.throttle import TokenBucket
 from support.http import serving
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_token_bucket_allows_a_burst_then_paces_at_qps() -> None:
-    clock = FakeClock()
-    bucket = TokenBucket(qps=10, burst=3, clock=clock)
-    assert [bucket.delay() for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert bucket.delay() == pytest.approx(0.1)  # the 4th waits one token's worth
-    assert bucket.delay() == pytest.approx(0.2)  # queued behind it
-    clock.now += 1.0  # ten tokens come back, capped at the burst
-    assert [bucket.delay() for _ in range(1)] == [0.0]
-
-
-def test_token_bucket_off_with_zero_qps() -> None:
-    bucket = TokenBucket(qps=0, burst=1, clock=FakeClock())
-    assert {bucket.delay() for _ in range(1000)} == {0.0}
-
-
-async def test_token_bucket_acquire_paces_real_time() -> None:
-    import time
-
-    bucket = TokenBucket(qps=50, burst=1)
-    begun = time.monotonic()
-    for _ in range(6):
-        await bucket.acquire()
-    assert time.monotonic() - begun >= 5 / 50 * 0.9  # five waits of 20 ms after the first token
 
 
 def test_retry_delay_honours_retry_after_and_jitters_otherwise() -> None:

@@ -3,10 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from openclaw_cron.throttle import FIRST, NORMAL, AdaptiveLimit, TokenBucket
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_burst_goes_at_once_then_each_request_waits_for_a_token() -> None:
+    clock = Clock()
+    bucket = TokenBucket(qps=10, burst=3, clock=clock)
+    for _ in range(3):
+        await asyncio.wait_for(bucket.acquire(), 0.01)  # the burst: nobody waits
+    fourth = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0.15)  # real time passes, the bucket's clock does not: no token accrues
+    assert not fourth.done() and bucket.waiting() == 1
+    clock.now += 0.11  # a token's worth at 10 qps (and a little: 100.1 - 100.0 is just under 0.1)
+    await asyncio.wait_for(fourth, 1.0)
+    clock.now += 10.0  # a hundred tokens' worth, capped at the burst
+    for _ in range(3):
+        await asyncio.wait_for(bucket.acquire(), 0.01)
+    fifth = asyncio.create_task(bucket.acquire())
+    await asyncio.sleep(0.05)
+    assert not fifth.done()
+    fifth.cancel()
+
+
+async def test_acquire_paces_real_time() -> None:
+    bucket = TokenBucket(qps=50, burst=1)
+    begun = time.monotonic()
+    for _ in range(6):
+        await bucket.acquire()
+    assert time.monotonic() - begun >= 5 / 50 * 0.9  # five waits of 20 ms after the first token
 
 
 async def test_queued_creates_go_ahead_of_queued_bookkeeping() -> None:
@@ -43,15 +80,6 @@ async def test_without_a_rate_limit_nobody_waits() -> None:
     for _ in range(100):
         await asyncio.wait_for(bucket.acquire(NORMAL), 0.1)
     assert bucket.waiting() == 0
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_limit_grows_by_one_per_quick_answer_up_to_its_bound() -> None:

@@ -9,7 +9,6 @@ from .. import naming as n
 from .. import schedule as sched
 from ..api import (
     OpenClawCronJobSpec,
-    PendingRun,
 )
 from ..orchestration import conditions as cond
 from ..orchestration import dependencies as deps
@@ -61,17 +60,7 @@ def gate(w: Work, spec: OpenClawCronJobSpec, st: Start, since: datetime | None) 
     if v.final or st.scheduled + wait <= w.now:
         skip(w, st.run_id, st.trigger, st.scheduled, reason, v.message, spec)
         return
-    w.pending.append(
-        PendingRun(
-            run_id=st.run_id,
-            trigger=st.trigger,
-            scheduled_time=n.rfc3339(st.scheduled),
-            attempt=1,
-            not_before=n.rfc3339(ceil_second(st.scheduled + wait)),
-            reason="Waiting",
-            since=n.rfc3339(since) if since else None,
-        )
-    )
+    w.wait(st, "Waiting", ceil_second(st.scheduled + wait), since)
 
 
 def waiting(w: Work, spec: OpenClawCronJobSpec, held: bool) -> None:

@@ -196,17 +196,7 @@ def admit(w: Work, spec: OpenClawCronJobSpec, st: Start) -> None:
         if len(queued) >= MAX_QUEUED:
             skip(w, st.run_id, st.trigger, st.scheduled, "QueueFull", f"{MAX_QUEUED} runs already queued", spec)
         else:
-            w.pending.append(
-                PendingRun(
-                    run_id=st.run_id,
-                    trigger=st.trigger,
-                    scheduled_time=n.rfc3339(st.scheduled),
-                    attempt=1,
-                    not_before=n.rfc3339(st.scheduled),
-                    reason="Queued",
-                    manual_value=st.manual_value,
-                )
-            )
+            w.wait(st, "Queued", st.scheduled)
     else:  # Forbid
         running = ", ".join(a.run_id for a in w.active)
         skip(

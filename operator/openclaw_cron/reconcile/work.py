@@ -118,22 +118,27 @@ class Work:
         """The attempt is active already, or its run is on record (bookkeeping is by run + attempt)."""
         return run_id in self.recorded or any((a.run_id, a.attempt) == (run_id, attempt) for a in self.active)
 
+    def wait(self, st: Start, reason: str, not_before: datetime, since: datetime | None = None) -> None:
+        """Keep a run pending until `not_before` (the global cap, the queue, its dependencies)."""
+        self.pending.append(
+            PendingRun(
+                run_id=st.run_id,
+                trigger=st.trigger,
+                scheduled_time=n.rfc3339(st.scheduled),
+                attempt=st.attempt,
+                not_before=n.rfc3339(not_before),
+                reason=reason,
+                manual_value=st.manual_value,
+                since=n.rfc3339(since) if since else None,
+            )
+        )
+
     def start(self, st: Start, spec: OpenClawCronJobSpec) -> bool:
         """Start an attempt if the global cap allows; otherwise it waits as pending."""
         if self.known(st.run_id, st.attempt):
             return False  # the same attempt twice is one attempt (counted once)
         if self.free is not None and self.free <= 0:
-            self.pending.append(
-                PendingRun(
-                    run_id=st.run_id,
-                    trigger=st.trigger,
-                    scheduled_time=n.rfc3339(st.scheduled),
-                    attempt=st.attempt,
-                    not_before=n.rfc3339(self.now),
-                    reason="GlobalCap",
-                    manual_value=st.manual_value,
-                )
-            )
+            self.wait(st, "GlobalCap", self.now)
             return False
         if self.free is not None:
             self.free -= 1

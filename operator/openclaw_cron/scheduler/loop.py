@@ -47,7 +47,7 @@ class Scheduler:
         self.orchestration = Orchestration(
             rt.kube, lambda ns: [newer(st.body, st.ours) for st in self._by_ns.get(ns, {}).values()]
         )
-        self.passes = JobPass(
+        self.job_pass = JobPass(
             rt, pods, clock, self.orchestration, forget=self.forget, wake_dependents=self._wake_dependents
         )
         self._queue = DueQueue()
@@ -55,7 +55,7 @@ class Scheduler:
         self._slots = asyncio.Semaphore(rt.settings.max_parallel_reconciles)
         self._tasks: set[asyncio.Task[None]] = set()
         #: Passes started and not yet finished (the loop is told when the last one ends).
-        self._passes = 0
+        self._running = 0
         self.paused: Callable[[], bool] = lambda: False
         #: Full garbage collections in the gaps between slots, once `collector.take_over` ran.
         self.collections: FullCollections | None = None
@@ -168,7 +168,7 @@ class Scheduler:
                 self._kick.clear()
                 timeout = 1.0 if self.paused() else self._dispatch(time.time())
                 gcs = self.collections
-                if gcs is not None and gcs.due(time.monotonic(), timeout, busy=self._passes > 0):
+                if gcs is not None and gcs.due(time.monotonic(), timeout, busy=self._running > 0):
                     gcs.collect(time.monotonic())  # in a gap between slots (see collector.py)
                     continue
                 try:
@@ -185,7 +185,7 @@ class Scheduler:
         """Start the passes of every due job; seconds until the next one is due."""
         for st in self._queue.pop_due(now, self.jobs):
             st.running = True
-            self._passes += 1
+            self._running += 1
             task = asyncio.create_task(self._run_pass(st), name=f"pass {st.uid}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -196,13 +196,13 @@ class Scheduler:
         try:
             async with self._slots:
                 if not st.deleted and not self.paused():
-                    next_due = await self.passes.run(st)
+                    next_due = await self.job_pass.run(st)
         except Exception:  # one job's bug must never stop the loop
             log.exception("pass of job %s failed", st.uid)
         finally:
             st.running = False
-            self._passes -= 1
-            if not self._passes:
+            self._running -= 1
+            if not self._running:
                 self._kick.set()  # quiet now: the loop may use the gap (see collector.py)
         if st.deleted:
             return
