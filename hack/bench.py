@@ -219,9 +219,9 @@ def parse_costs(items: Sequence[str]) -> dict[str, Any]:
         m = COST_VALUE.match(text)
         if key not in names:
             raise ValueError(f"expected NAME=VALUE with NAME one of {', '.join(sorted(names))}, got {item!r}")
-        if key == "seats":
+        if key in ("seats", "server_concurrency"):
             if not text.isdigit():
-                raise ValueError(f"seats is a whole number, got {text!r}")
+                raise ValueError(f"{key} is a whole number, got {text!r}")
             out[key] = int(text)
         elif not m:
             raise ValueError(f"{key}: expected a number of seconds, or of milliseconds with 'ms' (3ms), got {text!r}")
@@ -615,18 +615,26 @@ class SeatUse:
     served: int
     waited: int
     peak_queue: int
+    #: Priority levels that served requests: "name peak/limit (queued N)".
+    levels: str = ""
 
     @classmethod
     def of(cls, emulator: EmulatedApiServer) -> SeatUse:
         s = emulator.seats
-        return cls(s.limit, s.peak, s.served, s.waited, s.peak_queue)
+        levels = ", ".join(
+            f"{name} {lv.peak}/{lv.limit or 'unbounded'} (queued {lv.waited})"
+            for name, lv in emulator.levels.levels.items()
+            if lv.served
+        )
+        return cls(s.limit, s.peak, s.served, s.waited, s.peak_queue, levels)
 
     def line(self) -> str:
         if not self.served:
             return "none charged"
         return (
             f"{self.served} requests held one (peak {self.peak} of {self.limit or 'unbounded'});"
-            f" {self.waited} ({self.waited / self.served:.0%}) queued first, longest queue {self.peak_queue}"
+            f" {self.waited} ({self.waited / self.served:.0%}) queued first, longest queue {self.peak_queue};"
+            f" priority levels, peak seats: {self.levels}"
         )
 
 
@@ -1139,6 +1147,14 @@ def format_report(r: Result) -> str:
                 held = sum(r.server_time[k] for k in keys) / span
                 add(("  creates at the server at once (mean)", f"{held:.0f}"))
         last = plan.first_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
+        during = Counter(
+            (c.user_agent.split("/")[0], f"{c.verb} {c.resource}")
+            for c in r.calls
+            if plan.first_slot <= c.when <= last and c.verb != "watch"
+        )
+        for agent in sorted({a for a, _ in during}):
+            mine = sorted(((n, what) for (a, what), n in during.items() if a == agent), reverse=True)
+            add((f"  requests until the last create: {agent}", ", ".join(f"{what} {n}" for n, what in mine[:4])))
         u = usage(samples, plan.first_slot - 0.2, last + 0.2)
         runs = burst.created
         window = (plan.first_slot - 1.0, r.end)

@@ -16,7 +16,7 @@ import json
 import random
 import socket
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -37,6 +37,9 @@ ATTEMPTS = 5
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 5.0
 REQUEST_TIMEOUT = 30.0
+#: Connections to the API server at most (HTTP/1.1: one request each): the adaptive create
+#: limit's most (256) and room for the status writes and reads beside them.
+CONNECTIONS = 320
 
 
 class Conflict(Exception):
@@ -106,7 +109,7 @@ class Kube:
             self._retired.append(self._session)  # new client certificate: new connections (in-flight ones finish)
             self._session = None
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=128, ssl=self._ssl())
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS, ssl=self._ssl())
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
@@ -194,23 +197,33 @@ class Kube:
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}"
         return base + (f"/{quote(name)}" if name else "")
 
-    async def create_pod(self, body: dict[str, Any]) -> bool:
-        """Create a Pod; False when it already exists (the run was started before)."""
+    async def create_pod(self, body: dict[str, Any], *, sent: Callable[[], None] | None = None) -> bool:
+        """Create a Pod; False when it already exists (the run was started before).
+
+        `sent` is called once the create may go (a slot of the adaptive limit is its): a caller
+        that bounds its own work can count a create at the server as no longer its own.
+        """
         self._count("pods.create")
         path = self._pods(body["metadata"]["namespace"])
-        async with self.creates.slot() as answer:
-            try:
-                await self.request("POST", path, operation="pods.create", body=body, priority=FIRST)
-            except ApiException as exc:
-                if exc.status == 409:
-                    return False
-                if exc.status is None or exc.status == 429 or exc.status >= 500:
+        try:
+            async with self.creates.slot() as answer:
+                metrics.pod_creates(self.creates.in_flight, self.creates.limit)
+                if sent is not None:
+                    sent()
+                try:
+                    await self.request("POST", path, operation="pods.create", body=body, priority=FIRST)
+                except ApiException as exc:
+                    if exc.status == 409:
+                        return False
+                    if exc.status is None or exc.status == 429 or exc.status >= 500:
+                        answer.overloaded()
+                    raise
+                except (OSError, TimeoutError, aiohttp.ClientError):
                     answer.overloaded()
-                raise
-            except (OSError, TimeoutError, aiohttp.ClientError):
-                answer.overloaded()
-                raise
-        return True
+                    raise
+            return True
+        finally:
+            metrics.pod_creates(self.creates.in_flight, self.creates.limit)
 
     async def delete_pod(self, namespace: str, name: str) -> bool:
         """Delete a Pod; False when it was already gone."""

@@ -151,6 +151,21 @@ JOBS = Gauge(
     "OpenClawCronJobs the scheduler holds.",
     registry=REGISTRY,
 )
+POD_CREATES = Gauge(
+    PREFIX + "pod_creates_in_flight",
+    "Pod creates sent and not yet answered (a burst's width at the API server).",
+    registry=REGISTRY,
+)
+POD_CREATE_LIMIT = Gauge(
+    PREFIX + "pod_create_limit",
+    "How many Pod creates may be in flight: grows while the API server answers within a second, halves when not.",
+    registry=REGISTRY,
+)
+BOOKKEEPING_WAITING = Gauge(
+    PREFIX + "bookkeeping_waiting_jobs",
+    "Jobs whose status writes wait for a burst's Pod creates to go out first (at most 10 s).",
+    registry=REGISTRY,
+)
 GC_PAUSE = Histogram(
     PREFIX + "gc_pause_seconds",
     "Pauses of Python's cyclic garbage collector by generation: every run due during one waits.",
@@ -271,6 +286,15 @@ def api_error(operation: str, code: str) -> None:
 
 def jobs(count: int) -> None:
     JOBS.set(count)
+
+
+def pod_creates(in_flight: int, limit: int) -> None:
+    POD_CREATES.set(in_flight)
+    POD_CREATE_LIMIT.set(limit)
+
+
+def bookkeeping_waiting(count: int) -> None:
+    BOOKKEEPING_WAITING.set(count)
 
 
 def notification_sent(channel: str, outcome: str) -> None:

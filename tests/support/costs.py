@@ -7,10 +7,15 @@ rest. A bench without that overstates what a burst achieves (issue 21: the emula
 burst took 2.4 s, a real server 6.8-7.9 s). `CostModel` holds the charges; the emulator
 (emulator.py) applies them when its `costs` are not `CostModel.off()`:
 
-- every request but a watch waits for one of `seats` seats (FIFO), holds it for its verb's
-  service time (an `asyncio.sleep`; longer by `contention` for each other seat busy), and is
-  then served while still holding it, so the emulator's own CPU comes on top (the calibration
-  measures the two together);
+- every request but a watch is first admitted by API Priority and Fairness (`PriorityLevels`):
+  its user's priority level (the default FlowSchemas: kubelets `system`, service accounts
+  `workload-low`, ...) has a share of `server_concurrency` seats, and only when a level's seats
+  are all taken do its requests queue, fairly by flow (user);
+- an admitted request then waits for one of `seats` (the host's cores; FIFO, as the Go runtime
+  shares the CPU among the requests in flight), holds it for its verb's service time (an
+  `asyncio.sleep`; longer by `contention` for each other seat busy), and is then served while
+  still holding it, so the emulator's own CPU comes on top (the calibration measures the two
+  together);
 - a deletecollection is charged one delete per object it removed;
 - a watch holds no seat (max-in-flight exempts long-running requests; APF charges only the
   initial listing), but every event sent on it costs `watch_event` of that stream's time
@@ -28,9 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, fields
 
 #: Verbs charged like a write (one etcd transaction each).
@@ -41,8 +47,11 @@ WRITES = ("create", "update", "patch", "delete")
 class CostModel:
     """Service times in seconds, and the seats requests share; `CostModel()` is the calibrated one."""
 
-    #: Requests served at once (all but watches); more wait in a FIFO queue. 0: no bound.
+    #: Requests served at once (all but watches): the host's cores. More wait in a FIFO queue. 0: no bound.
     seats: int = 2
+    #: API Priority and Fairness's seats (--max-requests-inflight + --max-mutating-requests-inflight,
+    #: 400 + 200 by default), shared among the priority levels (PRIORITY_LEVELS). 0: no bound.
+    server_concurrency: int = 600
     #: How much longer a request takes for each other seat busy when it starts (0.33: a third).
     #: The seats share the host's cores with etcd and the client: on the real server 10 creates
     #: in flight went 1.82x as fast as one at a time, not 2x.
@@ -64,14 +73,15 @@ class CostModel:
         for f in fields(self):
             if getattr(self, f.name) < 0:
                 raise ValueError(f"cost model: {f.name} must not be negative, got {getattr(self, f.name)!r}")
-        if not isinstance(self.seats, int):
-            raise ValueError(f"cost model: seats must be a whole number, got {self.seats!r}")
+        for name in ("seats", "server_concurrency"):
+            if not isinstance(getattr(self, name), int):
+                raise ValueError(f"cost model: {name} must be a whole number, got {getattr(self, name)!r}")
 
     @classmethod
     def off(cls) -> CostModel:
         """Nothing charged, no bound: the emulator answers at once (the test tiers' default)."""
         zero = 0.0
-        return cls(0, zero, create=zero, update=zero, patch=zero, delete=zero, get=zero, list=zero, watch_event=zero)
+        return cls(0, 0, zero, create=zero, update=zero, patch=zero, delete=zero, get=zero, list=zero, watch_event=zero)
 
     @property
     def enabled(self) -> bool:
@@ -95,9 +105,10 @@ class CostModel:
         """One line for reports: `seats 2 (contention 0.33), create 1.7 ms, ...` or `off`."""
         if not self.enabled:
             return "off"
-        skip = ("seats", "contention")
+        skip = ("seats", "server_concurrency", "contention")
         times = ", ".join(f"{f.name} {getattr(self, f.name) * 1000:g} ms" for f in fields(self) if f.name not in skip)
-        return f"seats {self.seats or 'unbounded'} (contention {self.contention:g}), {times}"
+        apf = f"priority levels of {self.server_concurrency or 'unbounded'} seats"
+        return f"seats {self.seats or 'unbounded'} (contention {self.contention:g}), {apf}, {times}"
 
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -106,10 +117,10 @@ Sleep = Callable[[float], Awaitable[object]]
 class Seats:
     """At most `limit` requests served at once (0: no bound); the rest wait, fairly by flow.
 
-    As the API server's priority and fairness: each flow (the authenticated user, as the
-    default FlowSchemas distinguish them) waits in its own queue, and a freed seat goes to the
-    next flow in turn, so one chatty client (the kubelet, 100 connections) cannot make another
-    (the operator) wait behind all of its requests. Within a flow, requests keep their order.
+    As one priority level of API Priority and Fairness: each flow (the authenticated user, as
+    the default FlowSchemas distinguish them) waits in its own queue, and a freed seat goes to
+    the next flow in turn, so one chatty client cannot make another wait behind all of its
+    requests. Within a flow, requests keep their order; with one flow (`hold()`) it is FIFO.
 
     Counters say what happened, for tests and the bench's report: the most seats ever in use
     at once, how many requests had to queue, and the longest queue (all flows together).
@@ -183,6 +194,52 @@ class Seats:
             yield
         finally:
             self._release()
+
+
+#: kube-apiserver v1.36's default priority levels and their nominal concurrency shares.
+PRIORITY_LEVELS: Mapping[str, int] = {
+    "system": 30,
+    "node-high": 40,
+    "leader-election": 10,
+    "workload-high": 40,
+    "workload-low": 100,
+    "global-default": 20,
+    "catch-all": 5,
+}
+
+
+def priority_level(user: str) -> str:
+    """The level the default FlowSchemas give a user's requests (the ones this test world has)."""
+    if user.startswith("system:node:"):
+        return "system"  # system-nodes (group system:nodes)
+    if user in ("system:kube-scheduler", "system:kube-controller-manager"):
+        return "workload-high"
+    if user.startswith("system:serviceaccount:kube-system:"):
+        return "workload-high"  # kube-system-service-accounts
+    if user.startswith("system:serviceaccount:"):
+        return "workload-low"  # service-accounts: every operator, kopf included
+    return "global-default"
+
+
+class PriorityLevels:
+    """API Priority and Fairness's admission: each level's seats, NominalCL = ceil(ServerCL * NCS / sum NCS).
+
+    With the defaults (600 seats) `workload-low` has 245 and `system` 74: a level queues (fairly
+    by user) only past those, so at a small server it is the cores (`CostModel.seats`) that
+    queue, everyone's requests in one line. Borrowing between levels is not modelled (a busy
+    level would get more seats on a real server, not fewer).
+    """
+
+    def __init__(self, server_concurrency: int, shares: Mapping[str, int] = PRIORITY_LEVELS) -> None:
+        total = sum(shares.values())
+        self.levels = {
+            name: Seats(math.ceil(server_concurrency * ncs / total) if server_concurrency > 0 else 0)
+            for name, ncs in shares.items()
+        }
+
+    def hold(self, user: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """A seat of `user`'s level for the block, after waiting in its flow's queue if the level is full."""
+        return self.levels[priority_level(user)].hold(user)
 
 
 class Quantizer:

@@ -62,7 +62,7 @@ from .apimachinery import (
     table,
     validate,
 )
-from .costs import CostModel, Pacer, Quantizer, Seats
+from .costs import CostModel, Pacer, PriorityLevels, Quantizer, Seats
 from .faults import FaultPlan
 from .policy import bootstrap_policy
 
@@ -428,8 +428,10 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
     rejected: list[ApiCall] = attrs.field(factory=list, init=False)
     authorizer: rbac.Authorizer = attrs.field(init=False)
     faults: list[Fault] = attrs.field(factory=list, init=False)
-    #: The seats of `costs` (in use, peak, queued: what the cost model did).
+    #: The seats of `costs`: the cores (in use, peak, queued: what the cost model did) and the
+    #: priority levels' (API Priority and Fairness) that admit requests to them.
     seats: Seats = attrs.field(init=False)
+    levels: PriorityLevels = attrs.field(init=False)
     #: Turns `costs` service times into sleeps; `service.total` is the time charged so far.
     service: Quantizer = attrs.field(factory=Quantizer, init=False)
     #: Seconds charged to watch streams for the events they sent (`costs.watch_event` each).
@@ -450,6 +452,7 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         self.authorizer = rbac.Authorizer(self.list_objects)
         self.seats = Seats(self.costs.seats)
+        self.levels = PriorityLevels(self.costs.server_concurrency)
         for rt in BUILTIN_TYPES:
             self._types[rt.group, rt.version, rt.plural] = rt
         now = rfc3339()
@@ -655,12 +658,13 @@ class EmulatedApiServer(kmock.KubernetesEmulator):
         return None
 
     async def _charged(self, request: rendering.Request, path: _Path, call: ApiCall) -> aiohttp.web.StreamResponse:
-        """Serve a request as the cost model says (costs.py): wait for a seat (fairly among users, as
-        priority and fairness does), hold it for the verb's service time, then answer (still holding it).
+        """Serve a request as the cost model says (costs.py): admitted by its priority level (fairly
+        among users once the level is full), then a seat of the cores (FIFO), held for the verb's
+        service time and the answer.
         A watch holds no seat; its events are paced."""
         if call.verb == "watch" or not self.costs.enabled:
             return await self._dispatch(request, path, call)
-        async with self.seats.hold(call.user):
+        async with self.levels.hold(call.user), self.seats.hold():
             busy = self.seats.in_use
             await self._hold(self.costs.service_time(call.verb, busy=busy))
             before = self._rv

@@ -196,11 +196,12 @@ def test_busy_until_is_the_last_busy_second() -> None:
 
 
 def test_cost_overrides_take_seconds_or_milliseconds_and_whole_seats() -> None:
-    assert bench.parse_costs(["create=3ms", "get=0.0005", " seats = 4 ", "contention=0"]) == {
+    assert bench.parse_costs(["create=3ms", "get=0.0005", " seats = 4 ", "contention=0", "server_concurrency=0"]) == {
         "create": pytest.approx(0.003),
         "get": 0.0005,
         "seats": 4,
         "contention": 0.0,
+        "server_concurrency": 0,
     }
 
 
@@ -213,6 +214,7 @@ def test_cost_overrides_take_seconds_or_milliseconds_and_whole_seats() -> None:
         ("create=-1ms", "create: expected a number of seconds, or of milliseconds with 'ms' (3ms), got '-1ms'"),
         ("seats=1.5", "seats is a whole number, got '1.5'"),
         ("seats=2ms", "seats is a whole number, got '2ms'"),
+        ("server_concurrency=lots", "server_concurrency is a whole number, got 'lots'"),
     ],
 )
 def test_bad_cost_overrides_are_refused_saying_what_is_expected(item: str, message: str) -> None:

@@ -19,7 +19,7 @@ import aiohttp
 import attrs
 import pytest
 
-from support.costs import CostModel, Pacer, Quantizer, Seats
+from support.costs import CostModel, Pacer, PriorityLevels, Quantizer, Seats, priority_level
 from support.emulator import EmulatedApiServer
 from support.faults import Listener
 
@@ -43,7 +43,9 @@ def test_the_calibrated_model_charges_writes_like_a_create_and_reads_less() -> N
     assert model.service_time("deletecollection", removed=5) == pytest.approx(5 * model.delete)
     assert model.service_time("deletecollection", removed=0) == 0.0
     assert model.service_time("post") == model.get  # a non-resource request (discovery) is a read
-    assert model.describe().startswith(f"seats {model.seats} (contention {model.contention:g}), create ")
+    assert model.describe().startswith(
+        f"seats {model.seats} (contention {model.contention:g}), priority levels of 600 seats, create "
+    )
 
 
 def test_a_request_starting_while_other_seats_are_busy_takes_longer() -> None:
@@ -59,6 +61,7 @@ def test_a_request_starting_while_other_seats_are_busy_takes_longer() -> None:
         ("create", -0.001, "cost model: create must not be negative, got -0.001"),
         ("watch_event", -1.0, "cost model: watch_event must not be negative"),
         ("seats", 1.5, "cost model: seats must be a whole number, got 1.5"),
+        ("server_concurrency", 2.5, "cost model: server_concurrency must be a whole number, got 2.5"),
     ],
 )
 def test_bad_settings_are_refused_with_the_field_named(field: str, value: Any, message: str) -> None:
@@ -191,6 +194,45 @@ async def test_no_limit_means_nobody_waits() -> None:
             await stack.enter_async_context(seats.hold())
         assert seats.in_use == 50
     assert seats.waited == 0 and seats.in_use == 0
+
+
+# --- priority levels (API Priority and Fairness) ------------------------------------------------------
+
+
+def test_priority_levels_share_the_server_seats_as_kube_apiserver_does() -> None:
+    """NominalCL = ceil(ServerCL * NCS / sum NCS): 600 seats, v1.36's shares (sum 245)."""
+    levels = PriorityLevels(600).levels
+    assert (levels["workload-low"].limit, levels["system"].limit, levels["global-default"].limit) == (245, 74, 49)
+    assert all(level.limit == 0 for level in PriorityLevels(0).levels.values())  # off: no bound
+    assert priority_level("system:node:emulated-node") == "system"
+    assert priority_level("system:serviceaccount:openclaw-cron:openclaw-cron-operator") == "workload-low"
+    assert priority_level("system:serviceaccount:kube-system:generic-garbage-collector") == "workload-high"
+    assert priority_level("system:kube-scheduler") == "workload-high"
+    assert priority_level("alice") == priority_level("") == "global-default"
+
+
+async def test_a_full_level_queues_its_own_users_fairly_and_leaves_other_levels_alone() -> None:
+    levels = PriorityLevels(245, shares={"system": 2, "workload-low": 1, "global-default": 242})
+    release = asyncio.Event()
+    order: list[str] = []
+    kubelet, operator, other = "system:node:n1", "system:serviceaccount:cron:op", "system:serviceaccount:cron:other"
+
+    async def request(user: str, name: str) -> None:
+        async with levels.hold(user):
+            order.append(name)
+            await release.wait()
+
+    tasks = [asyncio.create_task(request(operator, f"op-{i}")) for i in range(4)]
+    tasks.append(asyncio.create_task(request(other, "other-0")))
+    tasks += [asyncio.create_task(request(kubelet, f"kubelet-{i}")) for i in range(2)]
+    await settle()
+    # workload-low has 1 seat: the operator's first request holds it; the kubelet's level has 2
+    assert order == ["op-0", "kubelet-0", "kubelet-1"]
+    assert levels.levels["workload-low"].queued == 4 and levels.levels["system"].queued == 0
+    release.set()
+    await asyncio.gather(*tasks)
+    # within the full level a freed seat goes to the next user in turn: other-0 does not wait for all of op's
+    assert order[3:] == ["op-1", "other-0", "op-2", "op-3"]
 
 
 # --- sub-millisecond charges -------------------------------------------------------------------------

@@ -269,3 +269,46 @@ def test_credentials_that_cannot_be_read_again_are_kept_and_the_reason_logged(ca
     creds.reload()
     assert creds.authorization() == "Bearer first"
     assert "reading them again failed: Service token file does not exist." in caplog.text
+
+
+async def test_a_create_is_sent_once_the_adaptive_limit_lets_it_go() -> None:
+    """`sent` (a pass giving back its slot) comes when the create goes, not while it waits its turn."""
+    import asyncio
+
+    from aiohttp import web
+
+    from openclaw_cron.kube import Kube
+    from openclaw_cron.throttle import AdaptiveLimit
+
+    answer, first = asyncio.Event(), asyncio.Event()
+    arrived: list[str] = []
+
+    async def create(request: web.Request) -> web.Response:
+        arrived.append((await request.json())["metadata"]["name"])
+        first.set()
+        await answer.wait()
+        return web.json_response({}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/namespaces/ns/pods", create)
+    async with serving(app) as url:
+        from kubernetes.client import Configuration
+
+        conf = Configuration()
+        conf.host = url
+        kube = Kube(conf, creates=AdaptiveLimit(least=1, most=1, initial=1))
+        sent: list[str] = []
+        try:
+            pods = [{"metadata": {"name": name, "namespace": "ns"}} for name in ("a", "b")]
+            tasks = [
+                asyncio.create_task(kube.create_pod(p, sent=lambda n=p: sent.append(n["metadata"]["name"])))
+                for p in pods
+            ]
+            await asyncio.wait_for(first.wait(), 10)
+            await asyncio.sleep(0.1)  # time for b to go, were it not waiting
+            assert sent == ["a"] and arrived == ["a"]  # b waits for the one slot: not sent yet
+            answer.set()
+            assert await asyncio.gather(*tasks) == [True, True]
+            assert sent == ["a", "b"] == arrived
+        finally:
+            await kube.close()

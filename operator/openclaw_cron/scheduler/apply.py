@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +18,13 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import metrics
 from .. import naming as n
+from ..api import OpenClawCronJobSpec
 from ..job import JobView
 from ..kube import Conflict
 from ..notify import Notification
-from ..pods import PodStore, PodView, render_pod
+from ..pods import PodStore, PodView, Start, render_pod
 from ..reconcile import Event, Plan
+from .burst import CreatesFirst
 from .state import Clock, JobState, Runtime, compact, utcnow
 from .writes import prune_batches, status_patch
 
@@ -51,10 +53,11 @@ async def _post_event(rt: Runtime, body: Mapping[str, Any], ev: Event) -> None:
 
 
 class Applier:
-    def __init__(self, rt: Runtime, pods: PodStore, clock: Clock) -> None:
+    def __init__(self, rt: Runtime, pods: PodStore, clock: Clock, burst: CreatesFirst) -> None:
         self.rt = rt
         self.pods = pods
         self.clock = clock
+        self.burst = burst
 
     async def apply(
         self,
@@ -66,63 +69,19 @@ class Applier:
         *,
         write_status: bool = True,
         seen: set[str] | frozenset[str] = frozenset(),
+        sent: Callable[[], None] | None = None,
     ) -> None:
         """Create Pods → patch status → delete Pods → events.
 
         `seen`: unrecorded Pods the pass saw (so its plan adopted them): on record once written.
+        `sent`: called as a Pod create goes to the server (see Kube.create_pod).
         """
         rt, ref = self.rt, job.ref
         made: set[str] = set()
         status = plan.status
-        if plan.spec is not None:
-            for start in plan.starts:
-                pod = start.pod_name(ref.name)
-                if st.deleted:  # deleted while this pass ran: never a new Pod for it
-                    rt.inflight.pop(pod, None)
-                    continue
-                try:
-                    created = await rt.kube.create_pod(render_pod(ref, plan.spec, start, rt.settings))
-                except (OSError, TimeoutError, aiohttp.ClientError):
-                    st.uncertain.add(pod)  # it may have been created: the next pass asks first
-                    raise
-                except ApiException as exc:
-                    rt.inflight.pop(pod, None)
-                    if exc.status is None or exc.status >= 500:
-                        st.uncertain.add(pod)
-                    if exc.status is not None and 400 <= exc.status < 500:
-                        # the next pass records the run as failed through the usual bookkeeping
-                        rt.refused[pod] = f"{exc.status} {exc.reason}: {(exc.body or '')[:600]}"
-                        write_status = True  # the active entry must be on record for that
-                        continue
-                    raise
-                rt.refused.pop(pod, None)  # refused before, but a status conflict had it planned again
-                made.add(pod)
-                st.unrecorded.add(pod)  # until a status write that records it lands
-                if created:
-                    # now, not after the status write: a conflict there would adopt the Pod silently
-                    started = f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})"
-                    emit(rt, body, job, Event("Normal", "Started", started))
-                else:
-                    # Not a dead end: this pass did not know the Pod (a watch that lags, a restart).
-                    # Read it (it may have finished already), put the run on record now, and look
-                    # again at once, so the next pass follows or records it from what was read.
-                    rt.inflight.pop(pod, None)
-                    existing = await rt.kube.get_pod(ref.namespace, pod)
-                    if existing is not None:
-                        self.pods.put(existing)
-                    write_status = True
-                    st.again = True
-                    log.info(
-                        "%s/%s: pod %s already exists; run %s was started before: following it",
-                        ref.namespace,
-                        ref.name,
-                        pod,
-                        start.run_id,
-                    )
-                metrics.run_started(ref.namespace, ref.name, start.trigger)
-                if start.trigger == "Schedule" and start.attempt == 1:
-                    lag = max(0.0, (utcnow() - start.scheduled).total_seconds())
-                    metrics.schedule_lag(ref.namespace, ref.name, lag)
+        if plan.spec is not None and plan.starts:
+            with self.burst.creates():
+                write_status = await self.create_pods(st, body, job, plan.spec, plan.starts, made, sent) or write_status
         if write_status:
             await self.write_status(st, body, job, status, settles=made | seen)
         await self.delete_pods(st, job, plan)
@@ -132,6 +91,69 @@ class Applier:
         if plan.delete_job:
             log.info("%s/%s: deleteAfterRun: deleting the job after a successful run", ref.namespace, ref.name)
             await rt.kube.delete_job(ref.namespace, ref.name, ref.uid)
+
+    async def create_pods(
+        self,
+        st: JobState,
+        body: dict[str, Any],
+        job: JobView,
+        spec: OpenClawCronJobSpec,
+        starts: Sequence[Start],
+        made: set[str],
+        sent: Callable[[], None] | None = None,
+    ) -> bool:
+        """The runs' Pods, each added to `made` once it exists; True when the status must be written now."""
+        rt, ref = self.rt, job.ref
+        write_status = False
+        for start in starts:
+            pod = start.pod_name(ref.name)
+            if st.deleted:  # deleted while this pass ran: never a new Pod for it
+                rt.inflight.pop(pod, None)
+                continue
+            try:
+                created = await rt.kube.create_pod(render_pod(ref, spec, start, rt.settings), sent=sent)
+            except (OSError, TimeoutError, aiohttp.ClientError):
+                st.uncertain.add(pod)  # it may have been created: the next pass asks first
+                raise
+            except ApiException as exc:
+                rt.inflight.pop(pod, None)
+                if exc.status is None or exc.status >= 500:
+                    st.uncertain.add(pod)
+                if exc.status is not None and 400 <= exc.status < 500:
+                    # the next pass records the run as failed through the usual bookkeeping
+                    rt.refused[pod] = f"{exc.status} {exc.reason}: {(exc.body or '')[:600]}"
+                    write_status = True  # the active entry must be on record for that
+                    continue
+                raise
+            rt.refused.pop(pod, None)  # refused before, but a status conflict had it planned again
+            made.add(pod)
+            st.unrecorded.add(pod)  # until a status write that records it lands
+            if created:
+                # now, not after the status write: a conflict there would adopt the Pod silently
+                started = f"started run {start.run_id} attempt {start.attempt} (pod {pod}, {start.trigger})"
+                emit(rt, body, job, Event("Normal", "Started", started))
+            else:
+                # Not a dead end: this pass did not know the Pod (a watch that lags, a restart).
+                # Read it (it may have finished already), put the run on record now, and look
+                # again at once, so the next pass follows or records it from what was read.
+                rt.inflight.pop(pod, None)
+                existing = await rt.kube.get_pod(ref.namespace, pod)
+                if existing is not None:
+                    self.pods.put(existing)
+                write_status = True
+                st.again = True
+                log.info(
+                    "%s/%s: pod %s already exists; run %s was started before: following it",
+                    ref.namespace,
+                    ref.name,
+                    pod,
+                    start.run_id,
+                )
+            metrics.run_started(ref.namespace, ref.name, start.trigger)
+            if start.trigger == "Schedule" and start.attempt == 1:
+                lag = max(0.0, (utcnow() - start.scheduled).total_seconds())
+                metrics.schedule_lag(ref.namespace, ref.name, lag)
+        return write_status
 
     async def write_status(
         self,

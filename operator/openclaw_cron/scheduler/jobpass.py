@@ -19,10 +19,11 @@ from ..kube import Conflict
 from ..pods import PodStore
 from ..reconcile import Context, Plan, reconcile
 from .apply import Applier
+from .burst import CreatesFirst
 from .orchestration import Orchestration
 from .state import Clock, JobState, Runtime, compact, newer
 from .world import INFLIGHT_GRACE, World
-from .writes import START_COALESCE, corrections, quiet
+from .writes import START_COALESCE, bookkeeping, corrections, quiet
 
 log = logging.getLogger("openclaw_cron")
 ERROR_BACKOFF_SECONDS = 5.0
@@ -31,7 +32,10 @@ INVALID_RECHECK_SECONDS = 30.0
 
 
 class JobPass:
-    """Runs passes; `forget` and `wake_dependents` are the loop's (a pass may find its job gone)."""
+    """Runs passes; `forget` and `wake_dependents` are the loop's (a pass may find its job gone).
+
+    `burst`: counts the passes creating Pods; while they are many, bookkeeping passes wait (burst.py).
+    """
 
     def __init__(
         self,
@@ -42,18 +46,23 @@ class JobPass:
         *,
         forget: Callable[[str, str, str], None],
         wake_dependents: Callable[[str, str], None],
+        burst: CreatesFirst,
     ) -> None:
         self.rt = rt
         self.pods = pods
         self.clock = clock
         self.orchestration = orchestration
         self.world = World(rt, pods)
-        self.applier = Applier(rt, pods, clock)
+        self.burst = burst
+        self.applier = Applier(rt, pods, clock, burst)
         self.forget = forget
         self.wake_dependents = wake_dependents
 
-    async def run(self, st: JobState) -> float:
-        """Reconcile one job and apply the plan; returns when (epoch seconds) to look again."""
+    async def run(self, st: JobState, *, sent: Callable[[], None] | None = None) -> float:
+        """Reconcile one job and apply the plan; returns when (epoch seconds) to look again.
+
+        `sent`: called when the pass's Pod create goes to the server (it gives the pass's slot back).
+        """
         rt = self.rt
         current = newer(st.body, st.ours)
         now = self.clock()
@@ -108,8 +117,13 @@ class JobPass:
             defer = st.hold_until is not None and now < st.hold_until and quiet(plan) and not manual
             if not defer:
                 st.hold_until = None
+                if bookkeeping(job.status, plan):
+                    wait = self.burst.postpone(st.uid)
+                    if wait is not None:  # a burst's creates go first; nothing written, recomputed later
+                        later = time.time() + wait
+                        return min(later, plan.wake_at.timestamp()) if plan.wake_at else later
             seen = st.unrecorded & {p.name for p in pods}
-            await self.applier.apply(st, current, job, plan, now, write_status=not defer, seen=seen)
+            await self.applier.apply(st, current, job, plan, now, write_status=not defer, seen=seen, sent=sent)
             if net:
                 self._count_correction(job, plan)
             if rt.recorder is not None and not st.deleted:

@@ -25,6 +25,7 @@ from typing import Any
 from .. import metrics
 from ..collector import FullCollections
 from ..pods import PodStore
+from .burst import CreatesFirst, PassSlot
 from .jobpass import ERROR_BACKOFF_SECONDS, JobPass
 from .orchestration import Orchestration
 from .queue import DueQueue
@@ -47,8 +48,15 @@ class Scheduler:
         self.orchestration = Orchestration(
             rt.kube, lambda ns: [newer(st.body, st.ours) for st in self._by_ns.get(ns, {}).values()]
         )
+        self.burst = CreatesFirst(self.wake)
         self.job_pass = JobPass(
-            rt, pods, clock, self.orchestration, forget=self.forget, wake_dependents=self._wake_dependents
+            rt,
+            pods,
+            clock,
+            self.orchestration,
+            forget=self.forget,
+            wake_dependents=self._wake_dependents,
+            burst=self.burst,
         )
         self._queue = DueQueue()
         self._kick = asyncio.Event()
@@ -194,9 +202,9 @@ class Scheduler:
     async def _run_pass(self, st: JobState) -> None:
         next_due = time.time() + ERROR_BACKOFF_SECONDS
         try:
-            async with self._slots:
+            async with PassSlot(self._slots) as slot:
                 if not st.deleted and not self.paused():
-                    next_due = await self.job_pass.run(st)
+                    next_due = await self.job_pass.run(st, sent=slot.give_back)
         except Exception:  # one job's bug must never stop the loop
             log.exception("pass of job %s failed", st.uid)
         finally:

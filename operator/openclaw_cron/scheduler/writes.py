@@ -37,6 +37,11 @@ def quiet(plan: Plan) -> bool:
     )
 
 
+def bookkeeping(old_status: Mapping[str, Any], plan: Plan) -> bool:
+    """Whether a pass that starts no run would write anything: what may wait for a burst's creates."""
+    return not plan.starts and (not quiet(plan) or bool(plan.deletes) or bool(status_patch(old_status, plan.status)))
+
+
 def status_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON merge patch (RFC 7386) from `old` to `new` status: changed keys, null for removed ones.
 

@@ -1,0 +1,98 @@
+"""Creates first (issue 21): bookkeeping waits while a burst's creates are out, bounded; a pass
+gives its slot back once its create is at the server. The wiring is tested end to end in
+tests/integration/test_scale.py; these are the rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from test_reconcile import T0, World, spec
+
+from openclaw_cron import metrics
+from openclaw_cron.reconcile import Plan
+from openclaw_cron.scheduler.burst import CreatesFirst, PassSlot
+from openclaw_cron.scheduler.writes import bookkeeping
+
+COMMAND = {"kind": "command", "image": "busybox:1.36", "command": ["true"]}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gauge() -> float:
+    value = metrics.REGISTRY.get_sample_value("openclaw_cron_bookkeeping_waiting_jobs")
+    assert value is not None
+    return value
+
+
+def test_bookkeeping_waits_only_in_a_burst_and_runs_once_its_creates_are_out() -> None:
+    woken: list[str] = []
+    burst = CreatesFirst(woken.append, threshold=3, max_wait=10.0, clock=Clock())
+    with burst.creates(), burst.creates():
+        assert burst.postpone("a") is None  # two creates out: not a burst, write now
+        with burst.creates():
+            assert burst.postpone("a") == 10.0 and burst.postpone("b") == 10.0
+            assert gauge() == 2
+        # below the threshold again, but not out: who waits goes on waiting, a newcomer does not
+        assert burst.postpone("a") == 10.0 and burst.postpone("c") is None
+        assert woken == []
+    assert sorted(woken) == ["a", "b"] and burst.waiting == {} and gauge() == 0  # woken once each
+    assert burst.postpone("a") is None
+
+
+def test_bookkeeping_waits_at_most_max_wait_whatever_the_burst() -> None:
+    clock = Clock()
+    woken: list[str] = []
+    burst = CreatesFirst(woken.append, threshold=1, max_wait=10.0, clock=clock)
+    with burst.creates():
+        assert burst.postpone("a") == 10.0
+        clock.now += 4.0
+        assert burst.postpone("a") == 6.0  # the wait counts from the first time, not the last
+        clock.now += 6.0
+        assert burst.postpone("a") is None and "a" not in burst.waiting
+    assert woken == []  # it wrote already: nothing to wake
+
+
+def test_a_failed_create_still_ends_its_part_of_the_burst() -> None:
+    woken: list[str] = []
+    burst = CreatesFirst(woken.append, threshold=1, clock=Clock())
+    try:
+        with burst.creates():
+            assert burst.postpone("a") is not None
+            raise OSError("reset")
+    except OSError:
+        pass
+    assert burst.creating == 0 and woken == ["a"]
+
+
+def test_what_counts_as_bookkeeping() -> None:
+    w = World(spec(payload=COMMAND))
+    rest = w.step(T0 + timedelta(seconds=1))
+    started = w.step(T0 + timedelta(seconds=60))
+    assert started.starts and not bookkeeping(rest.status, started)  # a start is never held back
+    w.finish(w.status["active"][0]["podName"], ok=True, at=T0 + timedelta(seconds=61))
+    before = w.status
+    recorded = w.step(T0 + timedelta(seconds=62))
+    assert recorded.finished and bookkeeping(before, recorded)
+    assert not bookkeeping(w.status, Plan(status=w.status))  # a no-op pass writes nothing to hold
+    assert bookkeeping(w.status, Plan(status={**w.status, "nextRunTime": None}))  # a status change is one
+
+
+async def test_a_pass_slot_is_given_back_once_early_or_at_the_end() -> None:
+    slots = asyncio.Semaphore(1)
+    async with PassSlot(slots) as slot:
+        assert slots.locked()
+        slot.give_back()
+        assert not slots.locked()
+        async with PassSlot(slots):  # another pass runs while this one waits for its create
+            assert slots.locked()
+        slot.give_back()  # a second give-back (a pass with two creates) releases nothing
+    assert not slots.locked()
+    async with slots:  # and the semaphore is exactly as it was: one slot
+        assert slots.locked()
