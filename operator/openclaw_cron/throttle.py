@@ -18,6 +18,7 @@ The clock is injectable in both, for tests.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import heapq
 import itertools
@@ -119,7 +120,8 @@ class AdaptiveLimit:
         self._clock = clock
         self._last_cut = -math.inf
         self._in_flight = 0
-        self._changed = asyncio.Condition()
+        #: Requests waiting for a slot, in arrival order; a freed slot is handed to the first.
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @property
     def in_flight(self) -> int:
@@ -134,18 +136,37 @@ class AdaptiveLimit:
         else:
             self.limit = min(self.most, self.limit + 1)
 
+    def _hand_over(self) -> None:
+        """Give free slots to the first waiters (one wake-up each, not a stampede of all of them)."""
+        while self._waiters and self._in_flight < self.limit:
+            turn = self._waiters.popleft()
+            if not turn.done():  # (a cancelled waiter is skipped)
+                self._in_flight += 1
+                turn.set_result(None)
+
+    async def _take(self) -> None:
+        if self._in_flight < self.limit and not self._waiters:
+            self._in_flight += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # handed a slot just as it was cancelled: pass it on
+                self._in_flight -= 1
+                self._hand_over()
+            raise
+
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Answer]:
         """Hold one of the `limit` slots for one request; how it was answered adjusts the limit."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._in_flight < self.limit)
-            self._in_flight += 1
+        await self._take()
         began = self._clock()
         answer = Answer()
         try:
             yield answer
         finally:
             self.observe(self._clock() - began, answer.overload)
-            async with self._changed:
-                self._in_flight -= 1
-                self._changed.notify_all()
+            self._in_flight -= 1
+            self._hand_over()

@@ -133,3 +133,28 @@ async def test_a_pushed_back_request_frees_its_slot_and_halves_the_limit() -> No
         async with limit.slot():
             pass
     assert limit.limit == 3  # answered at once: one more
+
+
+async def test_waiting_requests_get_freed_slots_in_arrival_order_and_a_cancelled_one_leaks_none() -> None:
+    limit = AdaptiveLimit(least=1, most=1, initial=1, clock=Clock())
+    order: list[str] = []
+    gates = {name: asyncio.Event() for name in "abcd"}
+
+    async def request(name: str) -> None:
+        async with limit.slot():
+            order.append(name)
+            await gates[name].wait()
+
+    tasks = {name: asyncio.create_task(request(name)) for name in "abcd"}
+    await asyncio.sleep(0)
+    assert order == ["a"] and limit.in_flight == 1
+    tasks["b"].cancel()  # gone while waiting: skipped
+    gates["a"].set()
+    await asyncio.sleep(0)  # a's slot is handed to c (b is gone), c has not run yet:
+    tasks["c"].cancel()  # cancelled holding a handed-over slot, it passes it on to d
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert order == ["a", "d"] and limit.in_flight == 1
+    gates["d"].set()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    assert tasks["b"].cancelled() and tasks["c"].cancelled() and limit.in_flight == 0
