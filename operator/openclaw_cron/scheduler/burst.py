@@ -2,9 +2,9 @@
 and a pass whose create is at the API server no longer counts against the passes at once.
 
 A thousand jobs due in one second are a thousand creates, and soon after, as their Pods
-progress, a thousand passes that record what happened (status patches, Events, deletions). At
-an API server that shares its seats fairly among clients, the operator's share is all it gets:
-every bookkeeping request it sends in the burst is a create it does not. So while at least
+progress, a thousand passes that record what happened (status patches, Events, deletions). A
+server busy with a burst serves the requests in flight in turn, the kubelet's among them: every
+bookkeeping request the operator sends then takes a turn from its creates. So while at least
 `threshold` passes are creating Pods, a pass that would only write bookkeeping (no run to
 start) returns without writing anything, and runs again once the creates are out, or after
 `max_wait` seconds at most, or at the time its own plan asks (a slot due). Nothing is lost:
