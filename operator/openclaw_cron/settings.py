@@ -43,9 +43,8 @@ class Settings:
     kube_api_burst: int = 600
     #: Per attempt of one API request; a request that times out is retried with backoff.
     api_timeout_seconds: float = 30.0
-    #: Jobs reconciled at once; Pod creates in flight are at most this, and fewer when the server
-    #: answers slowly or pushes back (throttle.AdaptiveLimit). 256 was measured: no faster burst
-    #: at a fair server, 19 MB more for 10,000 idle jobs (docs/bench.md).
+    #: Passes at once (the operator's own work). A pass waiting for its Pod create's answer does
+    #: not count: creates in flight follow the server instead (throttle.AdaptiveLimit, 8..256).
     max_parallel_reconciles: int = 64
     #: Per-run Normal Events (Started, Succeeded, Skipped); Warnings are always emitted.
     normal_events: bool = False

@@ -153,6 +153,13 @@ def test_a_burst_creates_its_pods_before_it_writes_bookkeeping(cluster: Cluster)
     assert quick_writes, "the quick jobs' runs were written"
     early = [round(t - answered, 3) for t in quick_writes if t < answered - 0.05]
     assert not early, f"bookkeeping written while the burst's creates were out (s before they were answered): {early}"
+    first = {}
+    for c in mine:
+        if c.verb == "patch" and c.namespace == NS and c.resource == f"{PLURAL}/status":
+            first.setdefault(c.name, c.when)
+    assert len(first) == len(quick), f"quick jobs with a status write after the slot: {sorted(first)}"
+    late = {name: round(t - answered, 2) for name, t in first.items() if t > answered + 2.0}
+    assert not late, f"written only by the 10 s bound, not when the creates were out (s after): {late}"
     for ns, name in everyone:
         counters = (cluster.get(API, PLURAL, ns, name) or {})["status"]["counters"]
         assert counters["runs"] == 1 == counters["succeeded"], (ns, name, counters)

@@ -59,6 +59,16 @@ def test_bookkeeping_waits_at_most_max_wait_whatever_the_burst() -> None:
     assert woken == []  # it wrote already: nothing to wake
 
 
+def test_a_deleted_job_waits_no_more() -> None:
+    woken: list[str] = []
+    burst = CreatesFirst(woken.append, threshold=1, clock=Clock())
+    with burst.creates():
+        assert burst.postpone("gone") is not None and burst.postpone("kept") is not None
+        burst.forget("gone")
+        assert gauge() == 1
+    assert woken == ["kept"]
+
+
 def test_a_failed_create_still_ends_its_part_of_the_burst() -> None:
     woken: list[str] = []
     burst = CreatesFirst(woken.append, threshold=1, clock=Clock())

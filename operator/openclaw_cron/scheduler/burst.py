@@ -68,14 +68,17 @@ class CreatesFirst:
         if self.creating < self.threshold and uid not in self.waiting:
             return None
         now = self._clock()
-        since = self.waiting.setdefault(uid, now)
-        left = since + self.max_wait - now
+        left = self.waiting.setdefault(uid, now) + self.max_wait - now
         if left <= 0 or self.creating == 0:
-            self.waiting.pop(uid, None)
-            metrics.bookkeeping_waiting(len(self.waiting))
+            self.forget(uid)
             return None
         metrics.bookkeeping_waiting(len(self.waiting))
         return left
+
+    def forget(self, uid: str) -> None:
+        """Job `uid` waits no more (it writes now, or it is gone)."""
+        if self.waiting.pop(uid, None) is not None:
+            metrics.bookkeeping_waiting(len(self.waiting))
 
     def release(self) -> None:
         """The burst's creates are out: every waiting pass runs now."""

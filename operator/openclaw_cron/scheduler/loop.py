@@ -148,6 +148,7 @@ class Scheduler:
             for key in st.deps:
                 self._dependents.get(key, set()).discard(uid)
             self._wake_dependents(namespace, name)  # "no OpenClawCronJob ...", or a cycle gone
+        self.burst.forget(uid)
         metrics.forget_job(namespace, name)
         metrics.jobs(len(self.jobs))
         self.rt.cap_waiting.pop(uid, None)
