@@ -3,6 +3,7 @@
     .venv/bin/python hack/bench.py                             # 1000 jobs every 60s, 3 min (make bench)
     .venv/bin/python hack/bench.py --jobs 10000 --every 10m --idle 60   # make bench-scale
     .venv/bin/python hack/bench.py --burst 1000                # make bench-burst
+    .venv/bin/python hack/bench.py --burst 1000 --burst-again 60   # the next minute's burst (operator warm)
     .venv/bin/python hack/bench.py --chains 20x5               # make bench-chains
     .venv/bin/python hack/bench.py --jobs 200 --minutes 1      # a small run while developing
     .venv/bin/python hack/bench.py --calibrate 3               # the server's Pod create rates only
@@ -141,6 +142,13 @@ class Plan:
     period: int
     first_slot: int
     spread: bool = True
+    #: burst mode: which burst is measured (0: the first; 1: the next one, a period later)
+    measured: int = 0
+
+    @property
+    def burst_slot(self) -> int:
+        """The slot of the measured burst."""
+        return self.first_slot + self.measured * self.period
 
     @staticmethod
     def name(i: int) -> str:
@@ -909,7 +917,8 @@ def run(args: argparse.Namespace) -> Result:
         lead = args.lead if args.lead is not None else startup_budget(jobs)
         first_slot = int(time.time()) + create_estimate + lead + int(args.idle)
         if args.burst:
-            plan = Plan(jobs=jobs, period=3600, first_slot=first_slot, spread=False)
+            period, measured = (args.burst_again, 1) if args.burst_again else (3600, 0)
+            plan = Plan(jobs=jobs, period=period, first_slot=first_slot, spread=False, measured=measured)
         else:
             plan = Plan(jobs=jobs, period=parse_every(args.every), first_slot=first_slot)
         cluster.call(lambda: emulator.expected.update(plan.expected()))
@@ -929,13 +938,13 @@ def run(args: argparse.Namespace) -> Result:
         if first_slot < t0 + 1:
             notes.append("the first slot came due before the operator started (slow job creation)")
         if args.burst:
-            warm_end = end = first_slot + args.burst_wait
+            warm_end = end = plan.burst_slot + args.burst_wait
         else:
             warm_end = first_slot + (args.warmup if args.warmup is not None else min(60.0, args.minutes * 20))
             end = first_slot + args.minutes * 60.0
         profiler: subprocess.Popen[bytes] | None = None
         profile_tried = False
-        profile_at = first_slot - 1.0 if args.burst else warm_end
+        profile_at = plan.burst_slot - 1.0 if args.burst else warm_end
         next_print = t0 + 30
         while (now := time.time()) < end:
             if not operator.running():
@@ -954,7 +963,7 @@ def run(args: argparse.Namespace) -> Result:
             if profiler is None and args.profile and now >= profile_at and not profile_tried:
                 profiler = start_profiler(operator.pid, min(args.profile, end - now - 2), workdir)
                 profile_tried = True
-            if args.burst and now > first_slot + 1 and len(emulator.pod_creates) >= jobs:
+            if args.burst and now > plan.burst_slot + 1 and len(emulator.pod_creates) >= jobs * (1 + plan.measured):
                 end = min(end, now + 8.0)  # all created: time for the (held-back) status writes
             if now >= next_print:
                 s = samples[-1]
@@ -964,7 +973,7 @@ def run(args: argparse.Namespace) -> Result:
                     flush=True,
                 )
                 next_print += 30
-            near_slot = args.burst and first_slot - 2 <= now <= first_slot + 15
+            near_slot = args.burst and plan.burst_slot - 2 <= now <= plan.burst_slot + 15
             time.sleep(max(0.0, min(0.2 if near_slot else 1.0, end - time.time())))
         samples.append(
             Sample(
@@ -1098,7 +1107,8 @@ def format_report(r: Result) -> str:
     rss_peak = max(s.rss_kb for s in samples) / 1024
     hwm = samples[-1].hwm_kb / 1024
     if r.args.burst:
-        add(("mode", f"burst: {plan.jobs} jobs due at {rfc3339(plan.first_slot)}"))
+        again = f" (measured: the next, {plan.period} s later)" if plan.measured else ""
+        add(("mode", f"burst: {plan.jobs} jobs due at {rfc3339(plan.first_slot)}{again}"))
     else:
         every = format_every(plan.period)
         add(("mode", f"steady: {plan.jobs} jobs every {every}, {r.args.minutes:g} min from the first slot"))
@@ -1130,15 +1140,15 @@ def format_report(r: Result) -> str:
         r.notes.append("no quiet window: readiness took the idle time (raise --lead)")
 
     if r.args.burst:
-        burst = Burst.of(r.runs, plan.first_slot, plan.jobs)
+        burst = Burst.of(r.runs, plan.burst_slot, plan.jobs)
         add(("pods created for the slot", f"{burst.created} of {plan.jobs}"))
         add(("slot -> last Pod create", secs(burst.to_last)))
         add((f"target all creates <= {TARGET_BURST_S:.0f} s after the slot", verdict(burst.to_last <= TARGET_BURST_S)))
         add(("create rate (first -> last create)", f"{burst.rate:.0f} Pods/s over {secs(burst.spread)}"))
         add(("lag p50/p95/p99/max", lag_row(burst.lag)))
-        keys = [k for k in r.runs if k[1] == plan.first_slot and k in r.server_time]
+        keys = [k for k in r.runs if k[1] == plan.burst_slot and k in r.server_time]
         if keys:
-            sent = LagStats.of([r.runs[k] - r.server_time[k] - plan.first_slot for k in keys])
+            sent = LagStats.of([r.runs[k] - r.server_time[k] - plan.burst_slot for k in keys])
             served = LagStats.of([r.server_time[k] for k in keys])
             add(("  slot -> create sent (operator) p50/p99", f"{ms(sent.p50)} / {ms(sent.p99)}"))
             add(("  sent -> stored (server) p50/p99", f"{ms(served.p50)} / {ms(served.p99)}"))
@@ -1146,18 +1156,18 @@ def format_report(r: Result) -> str:
             if span > 0:  # the time average of creates inside the server, first arrival to last stored
                 held = sum(r.server_time[k] for k in keys) / span
                 add(("  creates at the server at once (mean)", f"{held:.0f}"))
-        last = plan.first_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
+        last = plan.burst_slot + (burst.to_last if math.isfinite(burst.to_last) else r.args.burst_wait)
         during = Counter(
             (c.user_agent.split("/")[0], f"{c.verb} {c.resource}")
             for c in r.calls
-            if plan.first_slot <= c.when <= last and c.verb != "watch"
+            if plan.burst_slot <= c.when <= last and c.verb != "watch"
         )
         for agent in sorted({a for a, _ in during}):
             mine = sorted(((n, what) for (a, what), n in during.items() if a == agent), reverse=True)
             add((f"  requests until the last create: {agent}", ", ".join(f"{what} {n}" for n, what in mine[:4])))
-        u = usage(samples, plan.first_slot - 0.2, last + 0.2)
+        u = usage(samples, plan.burst_slot - 0.2, last + 0.2)
         runs = burst.created
-        window = (plan.first_slot - 1.0, r.end)
+        window = (plan.burst_slot - 1.0, r.end)
     else:
         lo, hi = r.warm_end, r.end - TAIL_SECONDS
         warm = [w - s for (_, s), w in r.runs.items() if s < lo]
@@ -1420,6 +1430,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--chains", default="", metavar="CxL", help="chains mode: C chains of L dependent jobs, e.g. 20x5 (link delays)"
     )
+    parser.add_argument(
+        "--burst-again",
+        type=int,
+        default=0,
+        metavar="S",
+        help="burst mode: the jobs are due again S seconds later, and that burst is measured (the operator warm)",
+    )
     parser.add_argument("--burst-wait", type=float, default=60.0, help="burst mode: give up this long after the slot")
     parser.add_argument("--idle", type=float, default=0.0, help="quiet seconds before the first slot (idle CPU)")
     parser.add_argument("--lead", type=int, default=None, help="seconds for startup before the first slot (8+N/125)")
@@ -1478,6 +1495,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parse_chains(args.chains)
         except ValueError as exc:
             parser.error(f"--chains: {exc}")
+    if args.burst_again and (not args.burst or args.burst_again < 10 or args.restart):
+        parser.error("--burst-again needs --burst, at least 10 s, and no --restart")
     if args.restart and not args.burst:
         parser.error("--restart needs --burst (nothing may be due while the restarted operator is watched)")
     try:

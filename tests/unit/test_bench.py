@@ -67,6 +67,17 @@ def test_burst_plan_anchors_every_job_at_one_second() -> None:
     assert {m["spec"]["schedule"]["anchor"] for m in plan.manifests()} == {bench.rfc3339(2_000)}
     assert {m["spec"]["schedule"]["every"] for m in plan.manifests()} == {"1h"}
     assert plan.due(2_000, 2_001) == 50 and plan.due(2_001, 5_000) == 0
+    assert plan.burst_slot == 2_000
+
+
+def test_burst_again_measures_the_next_burst_a_period_later(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = bench.Plan(jobs=50, period=60, first_slot=2_000, spread=False, measured=1)
+    assert plan.burst_slot == 2_060 and plan.due(2_060, 2_061) == 50
+    assert bench.parse_args(["--burst", "200", "--burst-again", "60"]).burst_again == 60
+    for wrong in (["--burst-again", "60"], ["--burst", "200", "--burst-again", "5"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(wrong)
+        assert "--burst-again needs --burst, at least 10 s, and no --restart" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("10m", 600), ("1h", 3600), (" 90s ", 90)])

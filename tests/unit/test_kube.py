@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 from collections.abc import Callable, Container
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from openclaw_cron.kube import BACKOFF_CAP, retry_delay
@@ -312,3 +314,58 @@ async def test_a_create_is_sent_once_the_adaptive_limit_lets_it_go() -> None:
             assert sent == ["a", "b"] == arrived
         finally:
             await kube.close()
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+async def test_a_retried_create_counts_as_sent_once_and_one_never_sent_not_at_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`sent` comes as the body goes out: once for a create that needed two attempts, never for
+    one that reached no server (its pass keeps its slot, and gives it back as it ends)."""
+    import asyncio
+
+    from aiohttp import web
+    from kubernetes.client import Configuration
+
+    from openclaw_cron import kube as kube_module
+    from openclaw_cron.kube import Kube
+
+    monkeypatch.setattr(kube_module, "BACKOFF_BASE", 0.01)
+    attempts: list[int] = []
+
+    async def create(request: web.Request) -> web.Response:
+        await request.read()
+        attempts.append(1)
+        return web.json_response({}, status=503 if len(attempts) == 1 else 201)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/namespaces/ns/pods", create)
+    pod = {"metadata": {"name": "a", "namespace": "ns"}}
+    async with serving(app) as url:
+        conf = Configuration()
+        conf.host = url
+        kube = Kube(conf)
+        sent: list[str] = []
+        try:
+            assert await kube.create_pod(pod, sent=lambda: sent.append("a")) is True
+        finally:
+            await kube.close()
+        assert len(attempts) == 2 and sent == ["a"]
+
+    conf = Configuration()
+    conf.host = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setattr(kube_module, "ATTEMPTS", 2)
+    kube = Kube(conf)
+    try:
+        with pytest.raises(aiohttp.ClientError):
+            await asyncio.wait_for(kube.create_pod(pod, sent=lambda: sent.append("b")), 10)
+    finally:
+        await kube.close()
+    assert sent == ["a"]

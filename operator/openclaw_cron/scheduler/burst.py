@@ -14,7 +14,8 @@ Writes per run do not grow (a pass that waits often coalesces two writes into on
 
 The passes at once (`maxParallelReconciles`) bound the operator's own work: a pass waiting for
 its create's answer does none, so it gives its slot back (`PassSlot.give_back`) as the create
-is sent. Creates at the server are then bounded by the client's adaptive limit (throttle.py),
+goes on the wire (`Kube.create_pod`'s `sent`; sooner, the next pass's work would run ahead of
+the write). Creates at the server are then bounded by the client's adaptive limit (throttle.py),
 which follows how fast the server answers, not by how many passes may compute at once.
 """
 
