@@ -16,7 +16,7 @@ import json
 import random
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -52,30 +52,16 @@ SENT = "sent"
 
 
 def _on_the_wire() -> aiohttp.TraceConfig:
-    """Calls a request's `sent` (its trace context's) as its body is written to the connection."""
+    """Calls a request's `sent` (its trace context's) as its body is first written to a connection;
+    taken out of the context as it is called, so a retry's or a second chunk's write calls nothing."""
 
     async def chunk_sent(_: aiohttp.ClientSession, ctx: Any, __: aiohttp.TraceRequestChunkSentParams) -> None:
-        if isinstance(request := ctx.trace_request_ctx, Mapping) and (sent := request.get(SENT)) is not None:
+        if isinstance(request := ctx.trace_request_ctx, MutableMapping) and (sent := request.pop(SENT, None)):
             sent()
 
     trace = aiohttp.TraceConfig()
     trace.on_request_chunk_sent.append(chunk_sent)
     return trace
-
-
-def _once(fn: Callable[[], None] | None) -> Callable[[], None] | None:
-    """`fn` that does something the first time only (a retried request is sent again)."""
-    if fn is None:
-        return None
-    done = False
-
-    def call() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            fn()
-
-    return call
 
 
 class Conflict(Exception):
@@ -191,9 +177,10 @@ class Kube:
     ) -> Any:
         """One API call, rate-limited (by `priority` when it must wait) and retried; ApiException for a final error.
 
-        `sent` is called as the body goes on the wire (each attempt's).
+        `sent` is called once, as the body first goes on the wire (not for a request without one).
         """
         url = self.host + path + (("?" + urlencode(query)) if query else "")
+        trace = None if sent is None else {SENT: sent}  # one for all attempts: see _on_the_wire
         data = None if body is None else json.dumps(body)
         if data is not None and content_type is None:
             content_type = "application/json"
@@ -206,7 +193,7 @@ class Kube:
                     url,
                     data=data,
                     headers=self._headers(content_type),
-                    trace_request_ctx=None if sent is None else {SENT: sent},
+                    trace_request_ctx=trace,
                     **self._transport(),
                 ) as resp:
                     text = await resp.text()
@@ -258,9 +245,7 @@ class Kube:
             async with self.creates.slot() as answer:
                 metrics.pod_creates(self.creates.in_flight, self.creates.limit)
                 try:
-                    await self.request(
-                        "POST", path, operation="pods.create", body=body, priority=FIRST, sent=_once(sent)
-                    )
+                    await self.request("POST", path, operation="pods.create", body=body, priority=FIRST, sent=sent)
                 except ApiException as exc:
                     if exc.status == 409:
                         return False

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 Action = Literal["error", "slow", "reset", "drop-watch", "gone"]
 ACTIONS: tuple[Action, ...] = ("error", "slow", "reset", "drop-watch", "gone")
+#: Seconds an idle connection stays open (kube-apiserver: `IdleTimeout: 90 * time.Second`).
+IDLE_TIMEOUT = 90.0
 #: Clients a rule leaves alone unless it names them in `clients`.
 EXEMPT = ("simulated-kubelet", "kubectl")
 _REASONS = {
@@ -263,16 +265,23 @@ class Listener:
     """
 
     def __init__(
-        self, emulator: EmulatedApiServer, port: int | None = None, ssl_context: ssl.SSLContext | None = None
+        self,
+        emulator: EmulatedApiServer,
+        port: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.emulator = emulator
         self.port = port or 0
         self.ssl_context = ssl_context
+        self.idle_timeout = idle_timeout
         self.restarts = 0
         self._runner: aiohttp.web.ServerRunner | None = None
 
     async def start(self) -> int:
-        server = aiohttp.web.Server(self.emulator, handler_cancellation=True)
+        # Idle connections close after 90 s, as kube-apiserver's (its http.Server's IdleTimeout),
+        # not after aiohttp's hour: a client that keeps one longer meets a server that closed it.
+        server = aiohttp.web.Server(self.emulator, handler_cancellation=True, keepalive_timeout=self.idle_timeout)
         runner = aiohttp.web.ServerRunner(server, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, "127.0.0.1", self.port, ssl_context=self.ssl_context, reuse_address=True)

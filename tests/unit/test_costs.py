@@ -21,7 +21,7 @@ import pytest
 
 from support.costs import CostModel, Pacer, PriorityLevels, Quantizer, Seats, priority_level
 from support.emulator import EmulatedApiServer
-from support.faults import Listener
+from support.faults import IDLE_TIMEOUT, Listener
 
 # --- the settings ----------------------------------------------------------------------------------
 
@@ -327,6 +327,28 @@ async def serving(costs: CostModel) -> AsyncIterator[tuple[CountingServer, aioht
         try:
             async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", headers=headers) as session:
                 yield emulator, session
+        finally:
+            await emulator.aclose()
+            await listener.stop()
+
+
+async def test_the_listener_closes_an_idle_connection_as_kube_apiserver_does() -> None:
+    """Keep-alive ends after `idle_timeout` (kube-apiserver: 90 s), not aiohttp's hour."""
+    assert IDLE_TIMEOUT == 90.0
+    emulator = EmulatedApiServer(record_requests=False)
+    listener = Listener(emulator, idle_timeout=0.3)
+    async with emulator:
+        port = await listener.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            assert (await asyncio.wait_for(reader.readline(), 5)).startswith(b"HTTP/1.1 ")
+            began = asyncio.get_running_loop().time()
+            while await asyncio.wait_for(reader.read(65536), 5):  # the answer, then the server's close
+                pass
+            assert 0.2 <= asyncio.get_running_loop().time() - began < 3
+            writer.close()
         finally:
             await emulator.aclose()
             await listener.stop()
