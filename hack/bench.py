@@ -97,6 +97,9 @@ TARGET_CPU_PER_RUN_S = 0.008
 TARGET_WRITES_PER_RUN = 3.0
 TARGET_READY_S = 60.0
 TARGET_BURST_S = 5.0
+#: The simulated kubelet's connections, opened before the run and kept, as a real kubelet keeps its
+#: one HTTP/2 connection (support/kubelet.py): its TLS handshakes are no cost a cluster has in a burst.
+KUBELET_CONNECTIONS = 100
 #: Slots due this close to the end are not measured (their Pods may legitimately still be coming).
 TAIL_SECONDS = 5.0
 #: A nextRunTime may still name a slot this many seconds past (its run not started yet).
@@ -803,6 +806,8 @@ class Result:
     #: (job, scheduled instant) of each run's first Pod → seconds from its create's arrival to stored
     server_time: dict[tuple[str, float], float] = field(default_factory=dict)
     seats: SeatUse | None = None
+    #: when the emulator accepted each connection (a TLS handshake each)
+    opened: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -902,7 +907,7 @@ def run(args: argparse.Namespace) -> Result:
         record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs), costs=model
     )
     script = Script(run_seconds=args.run_seconds)
-    kubelet = {"default_script": script, "post_events": args.kubelet_events == "on"}
+    kubelet = {"default_script": script, "post_events": args.kubelet_events == "on", "connections": KUBELET_CONNECTIONS}
     cluster = Cluster(workdir, emulator=emulator, kubelet_options=kubelet)
     samples: list[Sample] = []
     notes: list[str] = []
@@ -995,6 +1000,7 @@ def run(args: argparse.Namespace) -> Result:
         succeeded = dict(cluster.call(lambda: dict(emulator.pod_succeeded)))
         ready_at = dict(cluster.call(lambda: dict(emulator.ready_at)))
         seats = cluster.call(lambda: SeatUse.of(emulator))
+        opened = cluster.connections_opened()
         calls: list[ApiCall] = cluster.call(lambda: list(emulator.calls))
         restart = None
         if args.restart:
@@ -1029,6 +1035,7 @@ def run(args: argparse.Namespace) -> Result:
         calibration=calibration,
         server_time=server_times(creates, arrivals),
         seats=seats,
+        opened=opened,
     )
 
 
@@ -1165,6 +1172,7 @@ def format_report(r: Result) -> str:
         for agent in sorted({a for a, _ in during}):
             mine = sorted(((n, what) for (a, what), n in during.items() if a == agent), reverse=True)
             add((f"  requests until the last create: {agent}", ", ".join(f"{what} {n}" for n, what in mine[:4])))
+        add(("  connections opened until the last create", str(sum(plan.burst_slot <= t <= last for t in r.opened))))
         u = usage(samples, plan.burst_slot - 0.2, last + 0.2)
         runs = burst.created
         window = (plan.burst_slot - 1.0, r.end)
@@ -1343,7 +1351,9 @@ def run_chains(args: argparse.Namespace) -> str:
     workdir = Path(tempfile.mkdtemp(prefix="ocj-bench-chains-"))
     emulator = BenchApiServer(record_requests=False, history_limit=2, costs=cost_model(args))
     cluster = Cluster(
-        workdir, emulator=emulator, kubelet_options={"default_script": Script(run_seconds=args.run_seconds)}
+        workdir,
+        emulator=emulator,
+        kubelet_options={"default_script": Script(run_seconds=args.run_seconds), "connections": KUBELET_CONNECTIONS},
     )
     with cluster:
         create_jobs(cluster, chain_manifests(chains, length), "store")

@@ -660,6 +660,26 @@ def test_kubelet_drives_pods_through_phases(cluster: Cluster) -> None:
     cluster.kubectl("delete", "pod", "ok-1", "--timeout=10s")
 
 
+def connections_opened_by_a_batch_of_pods(cluster: Cluster, pods: int) -> int:
+    assert cluster.kubelet is not None
+    cluster.kubelet.script(name_prefix="batch-", run_seconds=0.2)
+    before = len(cluster.connections_opened())
+    for i in range(pods):
+        cluster.call(cluster.emulator.create_object, "v1", "pods", "default", pod(f"batch-{i}"))
+    wait_for(lambda: [p["status"].get("phase") for p in cluster.pods()] == ["Succeeded"] * pods, 20)
+    return len(cluster.connections_opened()) - before
+
+
+def test_kubelet_keeps_a_pool_of_connections_as_a_real_kubelet_keeps_one(cluster_factory: Any) -> None:
+    """A real kubelet's requests share one HTTP/2 connection it holds open; with `connections` this
+    one opens its pool at start, so a batch of Pods costs the API server no TLS handshake. Without
+    it, a batch opens connections on the server (the bench's bursts would pay for them)."""
+    pooled = cluster_factory(kubelet_options={"connections": 16})
+    assert len(pooled.connections_opened()) >= 16
+    assert connections_opened_by_a_batch_of_pods(pooled, 12) == 0
+    assert connections_opened_by_a_batch_of_pods(cluster_factory(), 12) >= 2
+
+
 FAKE_RUNNER = """
 import json, os, sys
 result = {"token": os.environ["OPENCLAW_HOOKS_TOKEN"], "pod": os.environ["POD"], "ns": os.environ["NS"],

@@ -413,6 +413,10 @@ class Cluster:
     def disconnect_watches(self) -> None:
         self.call(self.emulator.disconnect_watches)
 
+    def connections_opened(self) -> builtins.list[float]:
+        """When the API server accepted each connection so far (each one a TLS handshake)."""
+        return self.call(lambda: builtins.list(self._listener.opened))
+
     def restart_api(self, down: float = 0.0) -> float:
         """Restart the API server's listener (same port, same objects and resourceVersions)."""
         return self.run(self._listener.restart(down))
