@@ -907,7 +907,11 @@ def run(args: argparse.Namespace) -> Result:
         record_requests=False, history_limit=2, watch_cache_size=max(20_000, 4 * jobs), costs=model
     )
     script = Script(run_seconds=args.run_seconds)
-    kubelet = {"default_script": script, "post_events": args.kubelet_events == "on", "connections": KUBELET_CONNECTIONS}
+    kubelet = {
+        "default_script": script,
+        "post_events": args.kubelet_events == "on",
+        "connections": args.kubelet_connections,
+    }
     cluster = Cluster(workdir, emulator=emulator, kubelet_options=kubelet)
     samples: list[Sample] = []
     notes: list[str] = []
@@ -1122,6 +1126,7 @@ def format_report(r: Result) -> str:
         add(("schedule demands", f"{plan.jobs / plan.period:.2f} runs/s"))
     add(("jobs created", f"{r.create_s:.1f} s ({r.args.create})"))
     add(("cost model (support/costs.py)", r.costs.describe()))
+    add(("simulated kubelet's connections kept", str(r.args.kubelet_connections)))
 
     # Startup: readiness, then the quiet window before the first slot.
     ready_s, not_ready = readiness(r.ready_at, plan.jobs, r.t0)
@@ -1153,6 +1158,14 @@ def format_report(r: Result) -> str:
         add((f"target all creates <= {TARGET_BURST_S:.0f} s after the slot", verdict(burst.to_last <= TARGET_BURST_S)))
         add(("create rate (first -> last create)", f"{burst.rate:.0f} Pods/s over {secs(burst.spread)}"))
         add(("lag p50/p95/p99/max", lag_row(burst.lag)))
+        if r.calibration is not None:  # the host's speed this run, taken out (runs differ by 20 %+ by host)
+            speed = r.calibration.parallel.rate / REAL_PARALLEL_RATE
+            add(
+                (
+                    f"  x {speed:.2f} (this run's calibration / real server, 10 in flight)",
+                    f"last create {secs(burst.to_last * speed)}, lag p99 {secs(burst.lag.p99 * speed)}",
+                )
+            )
         keys = [k for k in r.runs if k[1] == plan.burst_slot and k in r.server_time]
         if keys:
             sent = LagStats.of([r.runs[k] - r.server_time[k] - plan.burst_slot for k in keys])
@@ -1172,7 +1185,9 @@ def format_report(r: Result) -> str:
         for agent in sorted({a for a, _ in during}):
             mine = sorted(((n, what) for (a, what), n in during.items() if a == agent), reverse=True)
             add((f"  requests until the last create: {agent}", ", ".join(f"{what} {n}" for n, what in mine[:4])))
+        before = sum(plan.burst_slot - 2.0 <= t < plan.burst_slot for t in r.opened)
         add(("  connections opened until the last create", str(sum(plan.burst_slot <= t <= last for t in r.opened))))
+        add(("  connections opened in the 2 s before the slot", str(before)))
         u = usage(samples, plan.burst_slot - 0.2, last + 0.2)
         runs = burst.created
         window = (plan.burst_slot - 1.0, r.end)
@@ -1353,7 +1368,10 @@ def run_chains(args: argparse.Namespace) -> str:
     cluster = Cluster(
         workdir,
         emulator=emulator,
-        kubelet_options={"default_script": Script(run_seconds=args.run_seconds), "connections": KUBELET_CONNECTIONS},
+        kubelet_options={
+            "default_script": Script(run_seconds=args.run_seconds),
+            "connections": args.kubelet_connections,
+        },
     )
     with cluster:
         create_jobs(cluster, chain_manifests(chains, length), "store")
@@ -1489,6 +1507,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=("on", "off"),
         default="on",
         help="the simulated kubelet and scheduler post their Pod Events (Scheduled, Pulled, ...; default on)",
+    )
+    parser.add_argument(
+        "--kubelet-connections",
+        type=int,
+        default=KUBELET_CONNECTIONS,
+        metavar="N",
+        help=f"connections the simulated kubelet opens at start and keeps (default {KUBELET_CONNECTIONS}; 0: opened as"
+        " its requests need them, each a TLS handshake on the emulator's thread, which a real kubelet never pays)",
     )
     parser.add_argument("--calibration-client", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

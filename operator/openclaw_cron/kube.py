@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -107,6 +109,8 @@ class Kube:
         self._retired: list[aiohttp.ClientSession] = []
         #: API writes by kind, for the benchmark's writes-per-run figure.
         self.writes: dict[str, int] = {}
+        #: When the last Pod create was answered (monotonic): see `connections_kept`.
+        self._last_create = -math.inf
 
     @property
     def conf(self) -> Any:
@@ -218,6 +222,47 @@ class Kube:
                 await asyncio.sleep(retry_delay(attempt, None))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def connections_kept(self, within: float) -> bool:
+        """Whether the last burst's connections are still open `within` seconds from now (its last
+        create is less than KEEPALIVE ago then): a job due every minute needs no warm-up, and its
+        adaptive limit is what that burst taught it (a warm-up before such a burst made it slower
+        at 1,000 jobs, docs/bench.md)."""
+        return time.monotonic() + within - self._last_create < KEEPALIVE
+
+    async def warm_up(self, creates: int, within: float) -> int:
+        """Open connections for a burst of `creates` Pod creates due in `within` seconds, and start
+        the adaptive limit at as many as answered by then.
+
+        HTTP/1.1 carries one request a connection, so a burst's creates past the connections open
+        each wait for a TLS handshake, which the server does while it is busiest (client-go sends
+        all over one HTTP/2 connection and has none). So: `GET /version` at once on as many
+        connections as the burst may use (every user may read it: system:public-info-viewer).
+        They take the rate limit's tokens, no more than it gives back by the burst (`qps` x
+        `within`, at most its `burst`), so the creates find it full. Idle connections are reused,
+        so a warm install pays a cheap read each; one answered late is still open for the burst
+        (it is not cancelled), but does not count. Returns how many answered within `within` s.
+        """
+        n = min(creates, self.creates.most)
+        if self.bucket.qps > 0:
+            n = min(n, self.bucket.burst, int(self.bucket.qps * within))
+        session = self.session()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+
+        async def one() -> bool:
+            await self.bucket.acquire(NORMAL)
+            try:
+                async with session.get(self.host + "/version", headers=self._headers(None), **self._transport()) as r:
+                    await r.read()
+                    return r.status < 400 and loop.time() <= deadline
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                return False
+
+        answered = sum(await asyncio.gather(*(one() for _ in range(n))))
+        self.creates.prime(answered)
+        metrics.pod_creates(self.creates.in_flight, self.creates.limit)
+        return answered
+
     def _count(self, what: str) -> None:
         self.writes[what] = self.writes.get(what, 0) + 1
 
@@ -257,6 +302,7 @@ class Kube:
                     raise
             return True
         finally:
+            self._last_create = time.monotonic()
             metrics.pod_creates(self.creates.in_flight, self.creates.limit)
 
     async def delete_pod(self, namespace: str, name: str) -> bool:

@@ -9,7 +9,8 @@ is unchanged.
 
 `AdaptiveLimit` bounds how many creates are in flight by how the server answers them: while it
 answers within a second the limit grows (to 256), and when it answers slower or pushes back
-(429, 5xx, timeouts) the limit halves (to 8). It starts at 64, the fixed number it replaces.
+(429, 5xx, timeouts) the limit halves (to 8). It starts at 64, the fixed number it replaces,
+and a warm-up before a burst (`Kube.warm_up`) starts it at the connections it opened in time.
 A latency-gradient limit was tried first and dropped: it read the queueing that every client
 causes at a shared server as its own and gave the burst away (17 s instead of 5 s, docs/bench.md).
 The clock is injectable in both, for tests.
@@ -135,6 +136,12 @@ class AdaptiveLimit:
                 self.limit, self._last_cut = max(self.least, self.limit // 2), now
         else:
             self.limit = min(self.most, self.limit + 1)
+
+    def prime(self, answered: int) -> None:
+        """`answered` requests at once were just answered within `slow` (a warm-up before a burst):
+        the limit starts the burst there rather than climbing to it one answer at a time."""
+        self.limit = max(self.limit, min(self.most, answered))
+        self._hand_over()
 
     def _hand_over(self) -> None:
         """Give free slots to the first waiters (one wake-up each, not a stampede of all of them)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from scenarios import API, NS, PLURAL, command_job, runs, start, wait_status
 
@@ -104,6 +105,29 @@ def test_restart_with_2000_jobs_writes_nothing_where_nothing_changed(cluster: Cl
     assert after == before, f"the restart wrote: { {k: after[k] - before.get(k, 0) for k in after} }"
     kopf_writes = cluster.writes(user_agent="kopf/")
     assert not any(resource == PLURAL for _, resource in kopf_writes), kopf_writes
+
+
+def test_a_burst_after_a_quiet_spell_finds_its_connections_open(cluster_factory: Any) -> None:
+    """40 jobs due in one second after a quiet spell: the connections their creates need are
+    opened in the seconds before it (Kube.warm_up), not while the server is busy with the burst
+    (HTTP/1.1: one request a connection, each new one a TLS handshake). The kubelet keeps its own."""
+    from openclaw_cron.scheduler.loop import LOOK_AHEAD
+
+    cluster = cluster_factory(kubelet_options={"connections": 50})
+    slot = int(time.time()) + 8
+    jobs = [command_job(f"warm-{i:02d}", every="1h") for i in range(40)]
+    for obj in jobs:
+        obj["spec"]["schedule"]["anchor"] = _at(slot)
+    cluster.apply(*jobs)
+    operator = start(cluster)
+    wait_for(lambda: len(_operator_calls(cluster, "create", "pods")) >= 40, 60, message="40 pods created")
+    creates = _operator_calls(cluster, "create", "pods")
+    opened = cluster.connections_opened()
+    ahead = [t for t in opened if slot - LOOK_AHEAD - 0.5 <= t < slot]
+    during = [t for t in opened if slot <= t <= creates[-1]]
+    assert ahead, f"no connection opened in the {LOOK_AHEAD:g} s before the slot (40 were in use at once)"
+    assert len(during) <= 4, f"{len(during)} connections opened while the burst's creates were out"
+    operator.wait_for_log("warmed up for a burst of 40 creates: 40 connections answered in time")
 
 
 HELD_NS = "burst-held"

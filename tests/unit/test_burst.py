@@ -12,6 +12,8 @@ from test_reconcile import T0, World, spec
 from openclaw_cron import metrics
 from openclaw_cron.reconcile import Plan
 from openclaw_cron.scheduler.burst import CreatesFirst, PassSlot
+from openclaw_cron.scheduler.queue import DueQueue
+from openclaw_cron.scheduler.state import JobState
 from openclaw_cron.scheduler.writes import bookkeeping
 
 COMMAND = {"kind": "command", "image": "busybox:1.36", "command": ["true"]}
@@ -106,3 +108,18 @@ async def test_a_pass_slot_is_given_back_once_early_or_at_the_end() -> None:
     assert not slots.locked()
     async with slots:  # and the semaphore is exactly as it was: one slot
         assert slots.locked()
+
+
+def test_the_queue_counts_the_jobs_due_in_a_second_up_to_a_bound() -> None:
+    """What the loop asks a second before a quiet spell ends: is the next due second a burst?"""
+    queue = DueQueue()
+    assert queue.first_due() is None and queue.count_before(1e12, most=10) == 0
+    jobs = {f"j{i}": JobState(uid=f"j{i}", body={}) for i in range(300)}
+    for i, st in enumerate(jobs.values()):  # 100 due at 60.x, 200 spread over the next minutes
+        queue.push(st, 60.0 + (i % 100) / 200 if i < 100 else 61.0 + i)
+    assert queue.first_due() == 60.0
+    assert queue.count_before(61.0, most=1000) == 100
+    assert queue.count_before(61.0, most=40) == 40
+    assert queue.count_before(60.0, most=1000) == 0
+    queue.push(jobs["j150"], 60.2)  # a job woken into that second counts too
+    assert queue.count_before(61.0, most=1000) == 101

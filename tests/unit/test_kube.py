@@ -369,3 +369,57 @@ async def test_a_retried_create_counts_as_sent_once_and_one_never_sent_not_at_al
     finally:
         await kube.close()
     assert sent == ["a"]
+
+
+async def test_a_warm_up_opens_a_connection_per_create_to_come_and_starts_the_limit_there() -> None:
+    """Before a burst: one `GET /version` per create to come (at most the adaptive limit's bound),
+    all at once, so each is a connection of its own, and no more than the rate limit gives back by
+    the burst; an answer after the burst's due time does not count, but its connection stays open."""
+    import asyncio
+
+    from aiohttp import web
+    from kubernetes.client import Configuration
+
+    from openclaw_cron.kube import KEEPALIVE, Kube
+    from openclaw_cron.throttle import AdaptiveLimit
+
+    peers: set[object] = set()
+    requests, delay = [0], [0.1]  # long enough that none finishes before all began
+
+    async def version(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        requests[0] += 1
+        await asyncio.sleep(delay[0])
+        return web.json_response({"major": "1", "minor": "36"})
+
+    async def create(request: web.Request) -> web.Response:
+        return web.json_response(await request.json(), status=201)
+
+    app = web.Application()
+    app.router.add_get("/version", version)
+    app.router.add_post("/api/v1/namespaces/ns/pods", create)
+    async with serving(app) as url:
+        conf = Configuration()
+        conf.host = url
+        kube = Kube(conf, qps=100, burst=200, creates=AdaptiveLimit(least=4, most=30, initial=8))
+        try:
+            assert not kube.connections_kept(within=2)  # no burst yet: nothing to find open
+            assert await kube.create_pod({"metadata": {"name": "a", "namespace": "ns"}})
+            assert kube.connections_kept(within=2) and not kube.connections_kept(within=KEEPALIVE)
+            learned = kube.creates.limit  # 9: one quick answer
+            delay[0] = 0.5
+            assert await asyncio.wait_for(kube.warm_up(10, within=0.2), 10) == 0  # all answered late
+            assert requests[0] == len(peers) == 10 and kube.creates.limit == learned  # (the create's reused)
+            delay[0] = 0.1
+            assert await asyncio.wait_for(kube.warm_up(20, within=5), 10) == 20
+            assert requests[0] == 30 and len(peers) == 20 and kube.creates.limit == 20  # the late ten kept
+            assert await asyncio.wait_for(kube.warm_up(50, within=5), 10) == 30  # at most the limit's bound
+            assert requests[0] == 60 and len(peers) == 30 and kube.creates.limit == 30
+        finally:
+            await kube.close()
+        slow = Kube(conf, qps=2, burst=4, creates=AdaptiveLimit(least=4, most=30, initial=8))
+        try:  # a low rate limit: only what it refills by the burst (2/s x 1 s)
+            assert await asyncio.wait_for(slow.warm_up(20, within=1), 10) == 2 and requests[0] == 62
+        finally:
+            await slow.close()

@@ -158,3 +158,29 @@ async def test_waiting_requests_get_freed_slots_in_arrival_order_and_a_cancelled
     gates["d"].set()
     await asyncio.gather(*tasks.values(), return_exceptions=True)
     assert tasks["b"].cancelled() and tasks["c"].cancelled() and limit.in_flight == 0
+
+
+async def test_a_warm_up_starts_the_limit_at_what_answered_never_lower_nor_past_its_bound() -> None:
+    limit = AdaptiveLimit(least=2, most=6, initial=2, clock=Clock())
+    gate = asyncio.Event()
+    entered: list[int] = []
+
+    async def request(i: int) -> None:
+        async with limit.slot():
+            entered.append(i)
+            await gate.wait()
+
+    tasks = [asyncio.create_task(request(i)) for i in range(8)]
+    await asyncio.sleep(0)
+    assert entered == [0, 1]  # the limit is 2: six wait
+    limit.prime(4)
+    await asyncio.sleep(0)
+    assert entered == [0, 1, 2, 3] and limit.limit == 4  # waiters get the new slots at once
+    limit.prime(3)
+    assert limit.limit == 4  # a warm-up never lowers what the answers taught
+    limit.prime(100)
+    await asyncio.sleep(0)
+    assert limit.limit == 6 and len(entered) == 6
+    gate.set()
+    await asyncio.gather(*tasks)
+    assert limit.in_flight == 0

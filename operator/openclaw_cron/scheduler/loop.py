@@ -25,13 +25,17 @@ from typing import Any
 from .. import metrics
 from ..collector import FullCollections
 from ..pods import PodStore
-from .burst import CreatesFirst, PassSlot
+from .burst import BURST_CREATES, CreatesFirst, PassSlot
 from .jobpass import ERROR_BACKOFF_SECONDS, JobPass
 from .orchestration import Orchestration
 from .queue import DueQueue
 from .state import Clock, JobState, Runtime, compact, newer, resource_version, utcnow
 
 log = logging.getLogger("openclaw_cron")
+
+#: After a quiet spell the loop wakes this long before the next due time, to warm up for it
+#: when it is a burst (`_look_ahead`): time for a few hundred TLS handshakes on a busy server.
+LOOK_AHEAD = 2.0
 
 
 class Scheduler:
@@ -67,6 +71,8 @@ class Scheduler:
         self.paused: Callable[[], bool] = lambda: False
         #: Full garbage collections in the gaps between slots, once `collector.take_over` ran.
         self.collections: FullCollections | None = None
+        #: The loop slept through a quiet spell and has not looked at what comes after it yet.
+        self._quiet = False
 
     def view(self, namespace: str | None) -> list[dict[str, Any]]:
         """The freshest copy of each job (of one namespace, or all), for readers such as the console."""
@@ -198,7 +204,36 @@ class Scheduler:
             task = asyncio.create_task(self._run_pass(st), name=f"pass {st.uid}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return self._queue.wait(now)
+        wait = self._queue.wait(now)
+        if wait > LOOK_AHEAD:
+            self._quiet = True
+            return wait - LOOK_AHEAD
+        if self._quiet:
+            self._quiet = False
+            self._look_ahead()
+        return wait
+
+    def _look_ahead(self) -> None:
+        """A second before the first due time after a quiet spell: if it is a burst (as many jobs due
+        in one second as make one), open the connections its creates will need now, while the
+        server is idle (Kube.warm_up). Not in a steady stream of runs, which has no quiet spells,
+        nor when the last burst's connections are still open."""
+        first = self._queue.first_due()
+        if first is None:
+            return
+        due = self._queue.count_before(first + 1.0, most=self.rt.kube.creates.most)
+        if due >= BURST_CREATES and not self.rt.kube.connections_kept(LOOK_AHEAD):
+            task = asyncio.create_task(self._warm_up(due), name="warm-up")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _warm_up(self, due: int) -> None:
+        try:
+            answered = await self.rt.kube.warm_up(due, within=LOOK_AHEAD)
+        except Exception:  # a warm-up is an optimisation: the burst goes on without it
+            log.exception("warming up for %d creates failed", due)
+        else:
+            log.info("warmed up for a burst of %d creates: %d connections answered in time", due, answered)
 
     async def _run_pass(self, st: JobState) -> None:
         next_due = time.time() + ERROR_BACKOFF_SECONDS

@@ -40,6 +40,20 @@ class DueQueue:
             st.token = 0
             yield st
 
+    def count_before(self, bound: float, most: int) -> int:
+        """Entries due before `bound`, counted up to `most` (superseded ones too: an estimate that
+        costs what it counts, as the walk stops at the first later entry down each branch)."""
+        heap, count, stack = self._heap, 0, [0] if self._heap else []
+        while stack and count < most:
+            i = stack.pop()
+            if heap[i][0] < bound:
+                count += 1
+                stack.extend(c for c in (2 * i + 1, 2 * i + 2) if c < len(heap))
+        return count
+
+    def first_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
     def wait(self, now: float) -> float:
         """Seconds until the first queued job is due (at most MAX_SLEEP)."""
         return min(MAX_SLEEP, self._heap[0][0] - now) if self._heap else MAX_SLEEP
