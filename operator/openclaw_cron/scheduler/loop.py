@@ -214,9 +214,9 @@ class Scheduler:
         return wait
 
     def _look_ahead(self) -> None:
-        """A second before the first due time after a quiet spell: if it is a burst (as many jobs due
-        in one second as make one), open the connections its creates will need now, while the
-        server is idle (Kube.warm_up). Not in a steady stream of runs, which has no quiet spells,
+        """LOOK_AHEAD before the first due time after a quiet spell: if that second is a burst (as
+        many jobs due in it as make one), open the connections its creates will need now, while
+        the server is idle (Kube.warm_up). Not in a steady stream of runs, which has no quiet spells,
         nor when the last burst's connections are still open."""
         first = self._queue.first_due()
         if first is None:
