@@ -100,6 +100,8 @@ TARGET_BURST_S = 5.0
 #: The simulated kubelet's connections, opened before the run and kept, as a real kubelet keeps its
 #: one HTTP/2 connection (support/kubelet.py): its TLS handshakes are no cost a cluster has in a burst.
 KUBELET_CONNECTIONS = 100
+#: Connections opened this long before a burst's slot are the operator's warm-up (its scheduler.loop.LOOK_AHEAD).
+WARM_UP_WINDOW_S = 2.0
 #: Slots due this close to the end are not measured (their Pods may legitimately still be coming).
 TAIL_SECONDS = 5.0
 #: A nextRunTime may still name a slot this many seconds past (its run not started yet).
@@ -1185,9 +1187,9 @@ def format_report(r: Result) -> str:
         for agent in sorted({a for a, _ in during}):
             mine = sorted(((n, what) for (a, what), n in during.items() if a == agent), reverse=True)
             add((f"  requests until the last create: {agent}", ", ".join(f"{what} {n}" for n, what in mine[:4])))
-        before = sum(plan.burst_slot - 2.0 <= t < plan.burst_slot for t in r.opened)
         add(("  connections opened until the last create", str(sum(plan.burst_slot <= t <= last for t in r.opened))))
-        add(("  connections opened in the 2 s before the slot", str(before)))
+        ahead = sum(plan.burst_slot - WARM_UP_WINDOW_S <= t < plan.burst_slot for t in r.opened)
+        add((f"  connections opened in the {WARM_UP_WINDOW_S:g} s before the slot", str(ahead)))
         u = usage(samples, plan.burst_slot - 0.2, last + 0.2)
         runs = burst.created
         window = (plan.burst_slot - 1.0, r.end)
@@ -1520,6 +1522,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.minutes <= 0 or args.burst < 0:
         parser.error("--jobs and --minutes must be positive, --burst not negative")
+    if args.kubelet_connections < 0:
+        parser.error("--kubelet-connections must not be negative (0: opened as the kubelet's requests need them)")
     try:
         parse_every(args.every)
     except ValueError as exc:

@@ -109,7 +109,7 @@ class Kube:
         self._retired: list[aiohttp.ClientSession] = []
         #: API writes by kind, for the benchmark's writes-per-run figure.
         self.writes: dict[str, int] = {}
-        #: When the last Pod create was answered (monotonic): see `connections_kept`.
+        #: When the last Pod create ended (monotonic): see `connections_kept`.
         self._last_create = -math.inf
 
     @property
@@ -237,26 +237,24 @@ class Kube:
         each wait for a TLS handshake, which the server does while it is busiest (client-go sends
         all over one HTTP/2 connection and has none). So: `GET /version` at once on as many
         connections as the burst may use (every user may read it: system:public-info-viewer).
-        They take the rate limit's tokens, no more than it gives back by the burst (`qps` x
-        `within`, at most its `burst`), so the creates find it full. Idle connections are reused,
-        so a warm install pays a cheap read each; one answered late is still open for the burst
-        (it is not cancelled), but does not count. Returns how many answered within `within` s.
+        They are requests like any other (the rate limit, a 401's credentials read again), no
+        more than the limit gives back by the burst (`qps` x `within`, at most its `burst`), so
+        the creates find it full. Idle connections are reused, so a warm install pays a cheap
+        read each; one answered late is still open for the burst (it is not cancelled), but does
+        not count. Returns how many answered within `within` seconds.
         """
         n = min(creates, self.creates.most)
         if self.bucket.qps > 0:
             n = min(n, self.bucket.burst, int(self.bucket.qps * within))
-        session = self.session()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
 
         async def one() -> bool:
-            await self.bucket.acquire(NORMAL)
             try:
-                async with session.get(self.host + "/version", headers=self._headers(None), **self._transport()) as r:
-                    await r.read()
-                    return r.status < 400 and loop.time() <= deadline
-            except (aiohttp.ClientError, TimeoutError, OSError):
+                await self.request("GET", "/version", operation="version.get", raw=True)
+            except (ApiException, aiohttp.ClientError, TimeoutError, OSError):
                 return False
+            return loop.time() <= deadline
 
         answered = sum(await asyncio.gather(*(one() for _ in range(n))))
         self.creates.prime(answered)

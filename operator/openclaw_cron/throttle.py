@@ -138,8 +138,8 @@ class AdaptiveLimit:
             self.limit = min(self.most, self.limit + 1)
 
     def prime(self, answered: int) -> None:
-        """`answered` requests at once were just answered within `slow` (a warm-up before a burst):
-        the limit starts the burst there rather than climbing to it one answer at a time."""
+        """`answered` requests at once were answered before a burst was due (its warm-up): the
+        limit starts the burst there rather than climbing to it one answer at a time. Never lower."""
         self.limit = max(self.limit, min(self.most, answered))
         self._hand_over()
 

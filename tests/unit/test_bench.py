@@ -259,3 +259,11 @@ def test_calibration_lines_put_each_rate_next_to_the_real_servers() -> None:
     assert lines[0].startswith("calibration, cost model seats 2")
     assert "285 creates/s (285 in 1.00 s; latency p50 4 ms p99 4 ms); real server 285/s (100%)" in lines[1]
     assert "10 in flight" in lines[2] and "520 creates/s" in lines[2] and "real server 520/s (100%)" in lines[2]
+
+
+def test_the_kubelet_keeps_a_pool_of_connections_unless_told_otherwise(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench.parse_args([]).kubelet_connections == bench.KUBELET_CONNECTIONS > 0
+    assert bench.parse_args(["--kubelet-connections", "0"]).kubelet_connections == 0
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--kubelet-connections", "-1"])
+    assert "--kubelet-connections must not be negative" in capsys.readouterr().err
